@@ -1,0 +1,111 @@
+//! `mc-api`: the REST API (`/api/v1`), SSE streams, the OpenAPI document and the console.
+
+pub mod auth;
+pub mod cli;
+pub mod openapi;
+pub mod routes;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use mc_domain::config::{ApiConfig, ServiceConfig};
+use mc_domain::boards::BoardService;
+use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::identity::IdentityService;
+use mc_domain::infra::Infra;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body the API accepts.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Shared state of every request handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Connections and probes.
+    pub infra: Infra,
+    /// Authentication, organizations, members, keys, H5 users.
+    pub identity: IdentityService,
+    /// Boards, tasks, approvals.
+    pub boards: BoardService,
+    /// Fires when the service shuts down (long-lived streams end).
+    pub shutdown: CancellationToken,
+    /// Heartbeat and re-check period of SSE streams.
+    pub stream_check_interval: std::time::Duration,
+}
+
+impl AppState {
+    /// Builds the state over connected infrastructure.
+    pub fn new(infra: Infra, config: &ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let identity = IdentityService::new(
+            infra.pool.clone(),
+            infra.redis.clone(),
+            config.auth.clone(),
+            config.rate_limits.clone(),
+        )
+        .context("setting up identity")?;
+        let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
+        let boards = BoardService::new(infra.pool.clone(), bus);
+        Ok(Self {
+            infra,
+            identity,
+            boards,
+            shutdown,
+            stream_check_interval: config.stream_check_interval,
+        })
+    }
+}
+
+async fn not_found() -> impl IntoResponse {
+    mc_web::ApiError(mc_domain::Error::NotFound { resource: "route" })
+}
+
+/// The full HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = openapi::build();
+    let spec: Arc<str> = Arc::from(openapi::spec_json());
+    let api = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        spec.to_string(),
+                    )
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_and_limit,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .merge(mc_web::ops::routes(state.infra.probe.clone()))
+        .merge(api)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Runs the API on `listener` until `shutdown` fires.
+pub async fn run(
+    config: ApiConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let infra = Infra::connect(ApiConfig::SERVICE, &config.common)
+        .await
+        .context("connecting to Postgres and Redis")?;
+    let app = router(AppState::new(infra, &config, shutdown.clone())?);
+    mc_web::serve::serve(listener, app, shutdown, config.common.shutdown_grace)
+        .await
+        .context("serving HTTP")
+}

@@ -1,0 +1,157 @@
+//! `/events` (the event log) and `/events/stream` (SSE with `Last-Event-ID` replay).
+
+use crate::AppState;
+use crate::auth::{Ctx, Presented};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use mc_domain::Error;
+use mc_domain::events::{self, CompiledFilter, Event, EventFeed, EventFilter, FeedScope};
+use mc_domain::identity::{OrgContext, Permission};
+use mc_domain::pagination::{Page, PageParams};
+use mc_web::ApiError;
+use mc_web::error::ErrorBody;
+use mc_web::extract::ApiQuery;
+use serde::Deserialize;
+use std::convert::Infallible;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(stream))
+}
+
+/// The event log, newest first, filtered.
+#[utoipa::path(get, path = "/events", tag = "events", params(EventFilter, PageParams), security(("bearer" = [])),
+    responses((status = 200, body = Page<Event>), (status = "4XX", body = ErrorBody)))]
+async fn list(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(filter): ApiQuery<EventFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Event>>, ApiError> {
+    Ok(Json(events::list(&s.infra.pool, &ctx, filter, &page).await?))
+}
+
+/// Stream parameters besides the filter.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Resume after this sequence number (same as the `Last-Event-ID` header).
+    pub last_event_id: Option<i64>,
+    /// A ticket from `POST /auth/stream-ticket`, for clients that cannot send headers.
+    pub ticket: Option<String>,
+}
+
+/// Live events as Server-Sent Events: `id:` is the sequence number; `Last-Event-ID`
+/// replays what was missed from the log, then continues live with no gap and no
+/// duplicate. A heartbeat comment every `MC_STREAM_CHECK_INTERVAL_SECONDS` (15 s). A revoked session gets `session.revoked`
+/// and the stream ends.
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(EventFilter, StreamParams), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream", description = "event stream"), (status = "4XX", body = ErrorBody)))]
+async fn stream(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    presented: Presented,
+    headers: HeaderMap,
+    ApiQuery(filter): ApiQuery<EventFilter>,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> Result<Response, ApiError> {
+    ctx.authorize(Permission::EventsRead)?;
+    let after = last_event_id(&headers, params.last_event_id)?;
+    let scope = filter.board_id.map_or(FeedScope::Org, FeedScope::Board);
+    let filter = CompiledFilter::new(filter)?;
+    let feed = EventFeed::open(s.infra.pool.clone(), s.boards.bus().as_ref(), ctx.org_id, scope, filter, after).await?;
+    Ok(sse_response(s, ctx, presented, feed, |event| {
+        SseEvent::default()
+            .id(event.seq.to_string())
+            .event(event.event_type.clone())
+            .json_data(event)
+            .ok()
+    }))
+}
+
+/// Reads `Last-Event-ID` (header wins over the query parameter).
+pub fn last_event_id(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match headers.get("last-event-id") {
+        None => Ok(query),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| ApiError(Error::invalid_field("Last-Event-ID", "must be a sequence number"))),
+    }
+}
+
+/// Runs a feed into an SSE response until the client leaves, the service shuts down, or
+/// the caller's access ends.
+pub fn sse_response(
+    state: AppState,
+    ctx: OrgContext,
+    presented: Presented,
+    mut feed: EventFeed,
+    render: impl Fn(&Event) -> Option<SseEvent> + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
+    let interval = state.stream_check_interval;
+    tokio::spawn(async move {
+        let mut check = tokio::time::interval(state.stream_check_interval);
+        check.tick().await;
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => break,
+                () = tx.closed() => break,
+                next = feed.next() => match next {
+                    Ok(event) => {
+                        if let Some(sse) = render(&event)
+                            && tx.send(Ok(sse)).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "event stream failed");
+                        break;
+                    }
+                },
+                _ = check.tick() => {
+                    if !still_allowed(&state, &ctx, &presented).await {
+                        let revoked = SseEvent::default().event("session.revoked").data("{}");
+                        let _ = tx.send(Ok(revoked)).await;
+                        break;
+                    }
+                    if let Err(err) = feed.catch_up().await {
+                        tracing::warn!(error = %err, "event stream catch-up failed");
+                    }
+                }
+            }
+        }
+    });
+    let mut response = Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(interval).text("heartbeat"))
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Whether the credential still authenticates and still reaches the organization.
+async fn still_allowed(state: &AppState, ctx: &OrgContext, presented: &Presented) -> bool {
+    match state.identity.authenticate(&presented.credential).await {
+        Ok(principal) => state
+            .identity
+            .org_context(&principal, Some(ctx.org_id))
+            .await
+            .is_ok_and(|now| now.role.can(Permission::EventsRead)),
+        // Our own outage is not a revocation; keep streaming.
+        Err(Error::ServiceUnavailable { .. }) => true,
+        Err(_) => false,
+    }
+}

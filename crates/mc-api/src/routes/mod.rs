@@ -1,0 +1,28 @@
+//! The `/api/v1` routes, one module per capability.
+
+pub mod agent;
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod boards;
+pub mod events;
+pub mod h5;
+pub mod members;
+pub mod organizations;
+
+use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every `/api/v1` route with its OpenAPI description (paths relative to `/api/v1`).
+pub fn api_v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(organizations::router())
+        .merge(members::router())
+        .merge(api_keys::router())
+        .merge(h5::router())
+        .merge(audit::router())
+        .merge(boards::router())
+        .merge(events::router())
+        .merge(agent::router())
+}

@@ -1,0 +1,54 @@
+//! `mc-bench`: the measurement side of `scripts/bench`. Each subcommand measures one thing
+//! against services `scripts/bench` started, and prints a Markdown fragment;
+//! `mc-bench report` splices fragments into BENCHMARKS.md.
+
+// A report generator: printing Markdown to stdout is its job.
+#![allow(clippy::print_stdout)]
+
+mod report;
+mod rls;
+mod stats;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: mc-bench <command> [args]
+
+  rls <database-url>                      RLS overhead on an indexed lookup
+  login <api-url> <email> <password> <n>  sequential login latency (argon2id)
+  report <file> <section>                 replace <section> of <file> with stdin
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = runtime.block_on(async {
+        match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["rls", url] => rls::run(url).await,
+            ["login", api, email, password, n] => {
+                stats::login(api, email, password, n.parse()?).await
+            }
+            ["report", file, section] => report::splice(file, section),
+            _ => {
+                eprint!("{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mc-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! In-process fan-out of messages published on named channels, fed either directly
+//! (single process, tests) or by one Redis pub/sub connection per process.
+//!
+//! Each process holds one subscription per channel however many local listeners it has
+//! (a board with 10,000 sockets is one Redis SUBSCRIBE), decodes each message once and
+//! hands it to listeners through a bounded broadcast. A listener that falls behind gets
+//! `Lagged` and must resynchronise from Postgres; when the Redis connection drops, every
+//! listener gets `Delivery::Resync` for the same reason. Nothing a client needs lives only
+//! here: Redis pub/sub is ephemeral by design.
+
+use crate::error::{Error, Result};
+use crate::redis::RedisHandle;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// What a listener receives.
+#[derive(Debug)]
+pub enum Delivery<T> {
+    /// A message, decoded once for all listeners in this process.
+    Item(Arc<T>),
+    /// The transport reconnected: messages may have been lost; reload from the source of
+    /// truth.
+    Resync,
+}
+
+impl<T> Clone for Delivery<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Delivery::Item(item) => Delivery::Item(item.clone()),
+            Delivery::Resync => Delivery::Resync,
+        }
+    }
+}
+
+struct Channel<T> {
+    tx: broadcast::Sender<Delivery<T>>,
+    listeners: usize,
+}
+
+enum Command {
+    Subscribe(String, oneshot::Sender<Result<()>>),
+    Unsubscribe(String),
+}
+
+struct Inner<T> {
+    channels: Mutex<HashMap<String, Channel<T>>>,
+    capacity: usize,
+    redis: Option<(RedisHandle, mpsc::UnboundedSender<Command>)>,
+}
+
+/// Fan-out of `T` messages on named channels.
+pub struct Fanout<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Fanout<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Fanout<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout")
+            .field("redis", &self.inner.redis.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A listener on one channel; leaving (drop) unsubscribes when it was the last one.
+pub struct Subscription<T> {
+    /// Deliveries for this listener.
+    pub rx: broadcast::Receiver<Delivery<T>>,
+    channel: String,
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Drop for Subscription<T> {
+    fn drop(&mut self) {
+        let mut channels = self.inner.channels.lock().expect("fanout lock");
+        let last = match channels.get_mut(&self.channel) {
+            Some(channel) => {
+                channel.listeners = channel.listeners.saturating_sub(1);
+                channel.listeners == 0
+            }
+            None => false,
+        };
+        if last {
+            channels.remove(&self.channel);
+            if let Some((_, commands)) = &self.inner.redis {
+                let _ = commands.send(Command::Unsubscribe(self.channel.clone()));
+            }
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
+    /// Fan-out within this process only (tests, single-process deployments).
+    pub fn local(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                channels: Mutex::new(HashMap::new()),
+                capacity,
+                redis: None,
+            }),
+        }
+    }
+
+    /// Fan-out across processes through Redis pub/sub. Spawns the listener task.
+    pub fn redis(handle: RedisHandle, capacity: usize) -> Self {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            channels: Mutex::new(HashMap::new()),
+            capacity,
+            redis: Some((handle.clone(), commands)),
+        });
+        tokio::spawn(listen(handle, Arc::downgrade(&inner), rx));
+        Self { inner }
+    }
+
+    /// Listens on `channel` (a full Redis channel name). Returns once the subscription is
+    /// live, so anything published afterwards is delivered.
+    pub async fn subscribe(&self, channel: &str) -> Result<Subscription<T>> {
+        let rx = {
+            let mut channels = self.inner.channels.lock().expect("fanout lock");
+            let entry = channels
+                .entry(channel.to_owned())
+                .or_insert_with(|| Channel {
+                    tx: broadcast::channel(self.inner.capacity).0,
+                    listeners: 0,
+                });
+            entry.listeners += 1;
+            entry.tx.subscribe()
+        };
+        let subscription = Subscription {
+            rx,
+            channel: channel.to_owned(),
+            inner: self.inner.clone(),
+        };
+        if let Some((_, commands)) = &self.inner.redis {
+            // Every caller waits for a confirmed SUBSCRIBE (repeating it for an existing
+            // channel is harmless), so nothing published after this returns is missed.
+            let (ack, acked) = oneshot::channel();
+            commands
+                .send(Command::Subscribe(channel.to_owned(), ack))
+                .map_err(|_| Error::unavailable("event fan-out stopped"))?;
+            match tokio::time::timeout(Duration::from_secs(5), acked).await {
+                Ok(Ok(result)) => result?,
+                _ => return Err(Error::unavailable("redis subscription timed out")),
+            }
+        }
+        Ok(subscription)
+    }
+
+    /// Number of channels this process listens on.
+    pub fn channel_count(&self) -> usize {
+        self.inner.channels.lock().expect("fanout lock").len()
+    }
+
+    /// Delivers a message published on `channel` to this process's listeners. Used by the
+    /// local mode's publish and by the Redis listener.
+    fn dispatch(inner: &Inner<T>, channel: &str, payload: &[u8]) {
+        let sender = {
+            let channels = inner.channels.lock().expect("fanout lock");
+            channels.get(channel).map(|c| c.tx.clone())
+        };
+        let Some(sender) = sender else { return };
+        match serde_json::from_slice::<T>(payload) {
+            Ok(item) => {
+                let _ = sender.send(Delivery::Item(Arc::new(item)));
+            }
+            Err(err) => {
+                tracing::warn!(channel, error = %err, "dropping an undecodable message");
+            }
+        }
+    }
+
+    /// Publishes already-encoded messages, pipelined. In Redis mode they reach every
+    /// process; locally they are dispatched at once.
+    pub async fn publish(&self, messages: &[(String, String)]) -> Result<()> {
+        match &self.inner.redis {
+            None => {
+                for (channel, payload) in messages {
+                    Self::dispatch(&self.inner, channel, payload.as_bytes());
+                }
+                Ok(())
+            }
+            Some((handle, _)) => {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in messages {
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                }
+                let mut conn = handle.conn();
+                let _: () = pipe.query_async(&mut conn).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn listen<T: DeserializeOwned + Send + Sync + 'static>(
+    handle: RedisHandle,
+    inner: std::sync::Weak<Inner<T>>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut connected_before = false;
+    loop {
+        if inner.upgrade().is_none() {
+            return;
+        }
+        let pubsub = match handle.client().get_async_pubsub().await {
+            Ok(pubsub) => pubsub,
+            Err(err) => {
+                tracing::warn!(error = %err, "redis pub/sub connect failed; retrying");
+                // Subscribers waiting for an acknowledgement must not hang.
+                while let Ok(cmd) = commands.try_recv() {
+                    if let Command::Subscribe(_, ack) = cmd {
+                        let _ = ack.send(Err(Error::unavailable("redis pub/sub unavailable")));
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let (mut sink, mut stream) = pubsub.split();
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let current: Vec<String> = strong
+            .channels
+            .lock()
+            .expect("fanout lock")
+            .keys()
+            .cloned()
+            .collect();
+        if !current.is_empty() && sink.subscribe(&current).await.is_err() {
+            continue;
+        }
+        if connected_before {
+            // Whatever was published while we were away is lost to this process.
+            let senders: Vec<_> = strong
+                .channels
+                .lock()
+                .expect("fanout lock")
+                .values()
+                .map(|c| c.tx.clone())
+                .collect();
+            for tx in senders {
+                let _ = tx.send(Delivery::Resync);
+            }
+        }
+        drop(strong);
+        connected_before = true;
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => return,
+                    Some(Command::Subscribe(channel, ack)) => {
+                        let result = sink.subscribe(&channel).await.map_err(Error::from);
+                        let failed = result.is_err();
+                        let _ = ack.send(result);
+                        if failed { break; }
+                    }
+                    Some(Command::Unsubscribe(channel)) => {
+                        // Someone may have subscribed again since the last listener left.
+                        let still_wanted = inner
+                            .upgrade()
+                            .is_some_and(|i| i.channels.lock().expect("fanout lock").contains_key(&channel));
+                        if !still_wanted && sink.unsubscribe(&channel).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                msg = stream.next() => match msg {
+                    None => {
+                        tracing::warn!("redis pub/sub connection lost; reconnecting");
+                        break;
+                    }
+                    Some(msg) => {
+                        let Some(strong) = inner.upgrade() else { return };
+                        let channel = msg.get_channel_name().to_owned();
+                        Fanout::<T>::dispatch(&strong, &channel, msg.get_payload_bytes());
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_fanout_delivers_to_every_listener_once_decoded() {
+        let fanout: Fanout<serde_json::Value> = Fanout::local(16);
+        let mut a = fanout.subscribe("c1").await.unwrap();
+        let mut b = fanout.subscribe("c1").await.unwrap();
+        let mut other = fanout.subscribe("c2").await.unwrap();
+        fanout
+            .publish(&[("c1".into(), r#"{"n":1}"#.into())])
+            .await
+            .unwrap();
+        for rx in [&mut a.rx, &mut b.rx] {
+            match rx.recv().await.unwrap() {
+                Delivery::Item(v) => assert_eq!(v["n"], 1),
+                Delivery::Resync => panic!("unexpected resync"),
+            }
+        }
+        assert!(other.rx.try_recv().is_err());
+        assert_eq!(fanout.channel_count(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(fanout.channel_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn slow_listeners_lag_instead_of_blocking() {
+        let fanout: Fanout<u32> = Fanout::local(4);
+        let mut slow = fanout.subscribe("c").await.unwrap();
+        for n in 0..10 {
+            fanout
+                .publish(&[("c".into(), n.to_string())])
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            slow.rx.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+    }
+}

@@ -1,0 +1,25 @@
+//! Mission Control's domain crate: configuration, errors, persistence, and every
+//! capability's model and service logic. It knows nothing about HTTP or WebSockets;
+//! the binaries translate between the wire and the functions here.
+
+#[macro_use]
+mod macros;
+
+pub mod boards;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod fanout;
+pub mod health;
+pub mod identity;
+pub mod ids;
+pub mod infra;
+pub mod pagination;
+pub mod ratelimit;
+pub mod redis;
+pub mod secret;
+pub mod values;
+
+pub use error::{Error, Result};

