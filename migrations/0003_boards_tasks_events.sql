@@ -235,6 +235,23 @@ CREATE TRIGGER agent_events_no_truncate BEFORE TRUNCATE ON agent_events
 
 -- Creates the monthly partitions covering [month of `from`, `months` months later).
 -- Called here for the current and next two months, and daily by the worker.
+-- Partitions reached by name bypass the parent's policy and statement triggers, so each
+-- one gets its own forced RLS policy and TRUNCATE guard.
+CREATE FUNCTION secure_agent_event_partition(p_name text)
+    RETURNS void
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', p_name);
+    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', p_name);
+    EXECUTE format('CREATE POLICY tenant ON %I USING (organization_id = app_current_org())'
+                   ' WITH CHECK (organization_id = app_current_org())', p_name);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I'
+                   ' FOR EACH STATEMENT EXECUTE FUNCTION reject_truncate()',
+                   p_name || '_no_truncate', p_name);
+END
+$$;
+
 CREATE FUNCTION ensure_agent_event_partitions(p_from timestamptz, p_months integer)
     RETURNS integer
     LANGUAGE plpgsql
@@ -254,6 +271,7 @@ BEGIN
             EXECUTE format(
                 'CREATE TABLE %I PARTITION OF agent_events FOR VALUES FROM (%L) TO (%L)',
                 name, lo, hi);
+            PERFORM secure_agent_event_partition(name);
             created := created + 1;
         END IF;
     END LOOP;
@@ -264,3 +282,4 @@ SELECT ensure_agent_event_partitions(now() - interval '1 month', 4);
 -- Catches rows outside every monthly partition (clock skew, a missed maintenance run),
 -- so an insert never fails for lack of a partition.
 CREATE TABLE agent_events_default PARTITION OF agent_events DEFAULT;
+SELECT secure_agent_event_partition('agent_events_default');

@@ -11,8 +11,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use mc_domain::config::{ApiConfig, ServiceConfig};
 use mc_domain::boards::BoardService;
+use mc_domain::config::{ApiConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
@@ -40,7 +40,11 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state over connected infrastructure.
-    pub fn new(infra: Infra, config: &ApiConfig, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub fn new(
+        infra: Infra,
+        config: &ApiConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let identity = IdentityService::new(
             infra.pool.clone(),
             infra.redis.clone(),

@@ -11,7 +11,7 @@ async fn board_and_agent(api: &TestApi, org: mc_domain::ids::OrgId) -> (uuid::Uu
     let admin = api.db.admin_pool().await;
     let board = uuid::Uuid::now_v7();
     let agent = uuid::Uuid::now_v7();
-    sqlx::query("INSERT INTO boards (id, organization_id, name) VALUES ($1, $2, 'Support')")
+    sqlx::query("INSERT INTO boards (id, organization_id, name, slug) VALUES ($1, $2, 'Support', 'support')")
         .bind(board)
         .bind(org)
         .execute(&admin)

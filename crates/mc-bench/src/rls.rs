@@ -39,8 +39,9 @@ pub async fn run(url: &str) -> anyhow::Result<()> {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO boards (id, organization_id, name)
-             SELECT gen_random_uuid(), $1, 'board ' || g FROM generate_series(1, $2) g",
+            "INSERT INTO boards (id, organization_id, name, slug)
+             SELECT gen_random_uuid(), $1, 'board ' || g, 'board-' || g
+             FROM generate_series(1, $2) g",
         )
         .bind(org)
         .bind(PER_ORG as i32)

@@ -29,7 +29,7 @@ async fn seed_org(pool: &PgPool, slug: &str) -> OrgId {
         (format!("INSERT INTO organizations (id, slug, name) VALUES ($1, '{slug}', '{slug}')"), vec![org.0]),
         ("INSERT INTO users (id, email) VALUES ($1, $1::text || '@x.io')".into(), vec![user]),
         ("INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'admin')".into(), vec![org.0, user]),
-        ("INSERT INTO boards (id, organization_id, name) VALUES ($1, $2, 'b')".into(), vec![board, org.0]),
+        ("INSERT INTO boards (id, organization_id, name, slug) VALUES ($1, $2, 'b', 'b')".into(), vec![board, org.0]),
         ("INSERT INTO agents (id, organization_id, name) VALUES ($1, $2, 'a')".into(), vec![agent, org.0]),
         ("INSERT INTO api_keys (id, organization_id, name, lookup_prefix, key_hash, role) VALUES ($1, $2, 'k', 'abc', $1::text, 'viewer')".into(), vec![Uuid::now_v7(), org.0]),
         ("INSERT INTO h5_users (id, organization_id, username, password_hash) VALUES ($1, $2, 'u', 'x')".into(), vec![h5, org.0]),
@@ -114,7 +114,7 @@ async fn org_b_cannot_see_or_touch_org_a() {
     // Inserting a row for org A under org B's setting is refused by the policy.
     let mut tx = begin_org(pool, b).await.unwrap();
     let err =
-        sqlx::query("INSERT INTO boards (id, organization_id, name) VALUES ($1, $2, 'intruder')")
+        sqlx::query("INSERT INTO boards (id, organization_id, name, slug) VALUES ($1, $2, 'intruder', 'intruder')")
             .bind(Uuid::now_v7())
             .bind(a)
             .execute(&mut *tx)

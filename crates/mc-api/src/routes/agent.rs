@@ -37,30 +37,61 @@ async fn boards(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Vec<Boa
 #[utoipa::path(get, path = "/agent/boards/{id}/tasks", tag = "agent", params(("id" = BoardId, Path, description = "board id"), TaskFilter, PageParams),
     security(("api_key" = [])),
     responses((status = 200, body = Page<Task>), (status = "4XX", body = ErrorBody)))]
-async fn board_tasks(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>, ApiQuery(filter): ApiQuery<TaskFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Task>>, ApiError> {
-    Ok(Json(s.boards.agent_tasks(&ctx, Some(id), &filter, &page).await?))
+async fn board_tasks(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+    ApiQuery(filter): ApiQuery<TaskFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    Ok(Json(
+        s.boards.agent_tasks(&ctx, Some(id), &filter, &page).await?,
+    ))
 }
 
 /// Creates a task on one of the agent's boards.
 #[utoipa::path(post, path = "/agent/boards/{id}/tasks", tag = "agent", request_body = CreateTask, security(("api_key" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 201, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn create_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>, ApiJson(body): ApiJson<CreateTask>) -> Result<(StatusCode, Json<Task>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.create_task(&ctx, id, body, Access::AgentScope).await?)))
+async fn create_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .create_task(&ctx, id, body, Access::AgentScope)
+                .await?,
+        ),
+    ))
 }
 
 /// Tasks assigned to the agent.
 #[utoipa::path(get, path = "/agent/tasks", tag = "agent", params(TaskFilter, PageParams), security(("api_key" = [])),
     responses((status = 200, body = Page<Task>), (status = "4XX", body = ErrorBody)))]
-async fn my_tasks(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(filter): ApiQuery<TaskFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Task>>, ApiError> {
-    Ok(Json(s.boards.agent_tasks(&ctx, None, &filter, &page).await?))
+async fn my_tasks(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(filter): ApiQuery<TaskFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    Ok(Json(
+        s.boards.agent_tasks(&ctx, None, &filter, &page).await?,
+    ))
 }
 
 /// One of the agent's tasks.
 #[utoipa::path(get, path = "/agent/tasks/{id}", tag = "agent", security(("api_key" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn get_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>) -> Result<Json<Task>, ApiError> {
+async fn get_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+) -> Result<Json<Task>, ApiError> {
     Ok(Json(s.boards.get_task(&ctx, id, Access::AgentScope).await?))
 }
 
@@ -68,29 +99,70 @@ async fn get_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath
 #[utoipa::path(post, path = "/agent/tasks/{id}/transition", tag = "agent", request_body = TransitionTask, security(("api_key" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn transition(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiJson(body): ApiJson<TransitionTask>) -> Result<Json<Task>, ApiError> {
-    Ok(Json(s.boards.transition_task(&ctx, id, body, Access::AgentScope).await?))
+async fn transition(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiJson(body): ApiJson<TransitionTask>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(
+        s.boards
+            .transition_task(&ctx, id, body, Access::AgentScope)
+            .await?,
+    ))
 }
 
 /// Comments on one of the agent's tasks.
 #[utoipa::path(get, path = "/agent/tasks/{id}/comments", tag = "agent", params(("id" = TaskId, Path, description = "task id"), PageParams),
     security(("api_key" = [])),
     responses((status = 200, body = Page<Comment>), (status = "4XX", body = ErrorBody)))]
-async fn comments(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Comment>>, ApiError> {
-    Ok(Json(s.boards.list_comments(&ctx, id, &page, Access::AgentScope).await?))
+async fn comments(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Comment>>, ApiError> {
+    Ok(Json(
+        s.boards
+            .list_comments(&ctx, id, &page, Access::AgentScope)
+            .await?,
+    ))
 }
 
 /// Comments as the agent.
 #[utoipa::path(post, path = "/agent/tasks/{id}/comments", tag = "agent", request_body = CreateComment, security(("api_key" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 201, body = Comment), (status = "4XX", body = ErrorBody)))]
-async fn comment(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiJson(body): ApiJson<CreateComment>) -> Result<(StatusCode, Json<Comment>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.add_comment(&ctx, id, body, Access::AgentScope).await?)))
+async fn comment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiJson(body): ApiJson<CreateComment>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .add_comment(&ctx, id, body, Access::AgentScope)
+                .await?,
+        ),
+    ))
 }
 
 /// Requests an approval on one of the agent's boards.
 #[utoipa::path(post, path = "/agent/approvals", tag = "agent", request_body = CreateApproval, security(("api_key" = [])),
     responses((status = 201, body = Approval), (status = "4XX", body = ErrorBody)))]
-async fn request_approval(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<CreateApproval>) -> Result<(StatusCode, Json<Approval>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.request_approval(&ctx, body, Access::AgentScope).await?)))
+async fn request_approval(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<CreateApproval>,
+) -> Result<(StatusCode, Json<Approval>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .request_approval(&ctx, body, Access::AgentScope)
+                .await?,
+        ),
+    ))
 }

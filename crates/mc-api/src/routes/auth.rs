@@ -5,7 +5,9 @@ use crate::auth::{Authed, ClientIp, Presented};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use mc_domain::identity::auth::{AcceptInviteRequest, LoginRequest, LoginResponse, Me, StreamTicket};
+use mc_domain::identity::auth::{
+    AcceptInviteRequest, LoginRequest, LoginResponse, Me, StreamTicket,
+};
 use mc_domain::ids::OrgId;
 use mc_web::ApiError;
 use mc_web::error::ErrorBody;

@@ -46,22 +46,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Board groups.
 #[utoipa::path(get, path = "/board-groups", tag = "boards", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = Page<BoardGroup>), (status = "4XX", body = ErrorBody)))]
-async fn list_groups(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<BoardGroup>>, ApiError> {
+async fn list_groups(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<BoardGroup>>, ApiError> {
     Ok(Json(s.boards.list_groups(&ctx, &page).await?))
 }
 
 /// Creates a board group (admin).
 #[utoipa::path(post, path = "/board-groups", tag = "boards", request_body = CreateBoardGroup, security(("bearer" = [])),
     responses((status = 201, body = BoardGroup), (status = "4XX", body = ErrorBody)))]
-async fn create_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<CreateBoardGroup>) -> Result<(StatusCode, Json<BoardGroup>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.create_group(&ctx, body).await?)))
+async fn create_group(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<CreateBoardGroup>,
+) -> Result<(StatusCode, Json<BoardGroup>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.boards.create_group(&ctx, body).await?),
+    ))
 }
 
 /// One board group.
 #[utoipa::path(get, path = "/board-groups/{id}", tag = "boards", security(("bearer" = [])),
     params(("id" = BoardGroupId, Path, description = "board group id")),
     responses((status = 200, body = BoardGroup), (status = "4XX", body = ErrorBody)))]
-async fn get_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardGroupId>) -> Result<Json<BoardGroup>, ApiError> {
+async fn get_group(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardGroupId>,
+) -> Result<Json<BoardGroup>, ApiError> {
     Ok(Json(s.boards.get_group(&ctx, id).await?))
 }
 
@@ -69,7 +84,12 @@ async fn get_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPat
 #[utoipa::path(patch, path = "/board-groups/{id}", tag = "boards", request_body = UpdateBoardGroup, security(("bearer" = [])),
     params(("id" = BoardGroupId, Path, description = "board group id")),
     responses((status = 200, body = BoardGroup), (status = "4XX", body = ErrorBody)))]
-async fn update_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardGroupId>, ApiJson(body): ApiJson<UpdateBoardGroup>) -> Result<Json<BoardGroup>, ApiError> {
+async fn update_group(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardGroupId>,
+    ApiJson(body): ApiJson<UpdateBoardGroup>,
+) -> Result<Json<BoardGroup>, ApiError> {
     Ok(Json(s.boards.update_group(&ctx, id, body).await?))
 }
 
@@ -77,7 +97,11 @@ async fn update_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): Api
 #[utoipa::path(delete, path = "/board-groups/{id}", tag = "boards", security(("bearer" = [])),
     params(("id" = BoardGroupId, Path, description = "board group id")),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
-async fn delete_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardGroupId>) -> Result<StatusCode, ApiError> {
+async fn delete_group(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardGroupId>,
+) -> Result<StatusCode, ApiError> {
     s.boards.delete_group(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -87,22 +111,38 @@ async fn delete_group(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): Api
 /// Boards of the organization.
 #[utoipa::path(get, path = "/boards", tag = "boards", params(BoardFilter, PageParams), security(("bearer" = [])),
     responses((status = 200, body = Page<Board>), (status = "4XX", body = ErrorBody)))]
-async fn list_boards(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(filter): ApiQuery<BoardFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Board>>, ApiError> {
+async fn list_boards(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(filter): ApiQuery<BoardFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Board>>, ApiError> {
     Ok(Json(s.boards.list_boards(&ctx, &filter, &page).await?))
 }
 
 /// Creates a board (admin).
 #[utoipa::path(post, path = "/boards", tag = "boards", request_body = CreateBoard, security(("bearer" = [])),
     responses((status = 201, body = Board), (status = "4XX", body = ErrorBody)))]
-async fn create_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<CreateBoard>) -> Result<(StatusCode, Json<Board>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.create_board(&ctx, body).await?)))
+async fn create_board(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<CreateBoard>,
+) -> Result<(StatusCode, Json<Board>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.boards.create_board(&ctx, body).await?),
+    ))
 }
 
 /// One board.
 #[utoipa::path(get, path = "/boards/{id}", tag = "boards", security(("bearer" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 200, body = Board), (status = "4XX", body = ErrorBody)))]
-async fn get_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>) -> Result<Json<Board>, ApiError> {
+async fn get_board(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+) -> Result<Json<Board>, ApiError> {
     Ok(Json(s.boards.get_board(&ctx, id).await?))
 }
 
@@ -110,7 +150,12 @@ async fn get_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPat
 #[utoipa::path(patch, path = "/boards/{id}", tag = "boards", request_body = UpdateBoard, security(("bearer" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 200, body = Board), (status = "4XX", body = ErrorBody)))]
-async fn update_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>, ApiJson(body): ApiJson<UpdateBoard>) -> Result<Json<Board>, ApiError> {
+async fn update_board(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+    ApiJson(body): ApiJson<UpdateBoard>,
+) -> Result<Json<Board>, ApiError> {
     Ok(Json(s.boards.update_board(&ctx, id, body).await?))
 }
 
@@ -118,7 +163,11 @@ async fn update_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): Api
 #[utoipa::path(delete, path = "/boards/{id}", tag = "boards", security(("bearer" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
-async fn delete_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>) -> Result<StatusCode, ApiError> {
+async fn delete_board(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+) -> Result<StatusCode, ApiError> {
     s.boards.delete_board(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -127,7 +176,11 @@ async fn delete_board(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): Api
 #[utoipa::path(get, path = "/boards/{id}/state", tag = "boards", security(("bearer" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 200, body = BoardState), (status = "4XX", body = ErrorBody)))]
-async fn board_state(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>) -> Result<Json<BoardState>, ApiError> {
+async fn board_state(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+) -> Result<Json<BoardState>, ApiError> {
     Ok(Json(s.boards.board_state(&ctx, id).await?))
 }
 
@@ -137,22 +190,47 @@ async fn board_state(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiP
 #[utoipa::path(get, path = "/boards/{id}/tasks", tag = "tasks", params(("id" = BoardId, Path, description = "board id"), TaskFilter, PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Task>), (status = "4XX", body = ErrorBody)))]
-async fn list_board_tasks(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>, ApiQuery(filter): ApiQuery<TaskFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Task>>, ApiError> {
-    Ok(Json(s.boards.list_tasks(&ctx, Some(id), &filter, &page).await?))
+async fn list_board_tasks(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+    ApiQuery(filter): ApiQuery<TaskFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    Ok(Json(
+        s.boards.list_tasks(&ctx, Some(id), &filter, &page).await?,
+    ))
 }
 
 /// Creates a task on a board (developer and above).
 #[utoipa::path(post, path = "/boards/{id}/tasks", tag = "tasks", request_body = CreateTask, security(("bearer" = [])),
     params(("id" = BoardId, Path, description = "board id")),
     responses((status = 201, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn create_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<BoardId>, ApiJson(body): ApiJson<CreateTask>) -> Result<(StatusCode, Json<Task>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.create_task(&ctx, id, body, Access::Role(Permission::TasksCreate)).await?)))
+async fn create_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<BoardId>,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .create_task(&ctx, id, body, Access::Role(Permission::TasksCreate))
+                .await?,
+        ),
+    ))
 }
 
 /// Tasks across every board, filtered, newest first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(TaskFilter, PageParams), security(("bearer" = [])),
     responses((status = 200, body = Page<Task>), (status = "4XX", body = ErrorBody)))]
-async fn list_tasks(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(filter): ApiQuery<TaskFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Task>>, ApiError> {
+async fn list_tasks(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(filter): ApiQuery<TaskFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Task>>, ApiError> {
     Ok(Json(s.boards.list_tasks(&ctx, None, &filter, &page).await?))
 }
 
@@ -160,9 +238,16 @@ async fn list_tasks(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(filter): 
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn get_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>) -> Result<impl IntoResponse, ApiError> {
+async fn get_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+) -> Result<impl IntoResponse, ApiError> {
     let task = s.boards.get_task(&ctx, id, ROLE_READ).await?;
-    Ok(([(header::ETAG, format!("\"{}\"", task.version))], Json(task)))
+    Ok((
+        [(header::ETAG, format!("\"{}\"", task.version))],
+        Json(task),
+    ))
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
@@ -174,7 +259,12 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
             .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
             .and_then(|s| s.parse::<i32>().ok())
             .map(Some)
-            .ok_or_else(|| ApiError(Error::invalid_field("If-Match", "must be the task's ETag (its version)"))),
+            .ok_or_else(|| {
+                ApiError(Error::invalid_field(
+                    "If-Match",
+                    "must be the task's ETag (its version)",
+                ))
+            }),
     }
 }
 
@@ -183,17 +273,30 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
 #[utoipa::path(patch, path = "/tasks/{id}", tag = "tasks", request_body = UpdateTask, security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id"), ("If-Match" = Option<String>, Header, description = "expected version")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn update_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, headers: HeaderMap, ApiJson(body): ApiJson<UpdateTask>) -> Result<impl IntoResponse, ApiError> {
+async fn update_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UpdateTask>,
+) -> Result<impl IntoResponse, ApiError> {
     let expected = if_match(&headers)?;
     let task = s.boards.update_task(&ctx, id, body, expected).await?;
-    Ok(([(header::ETAG, format!("\"{}\"", task.version))], Json(task)))
+    Ok((
+        [(header::ETAG, format!("\"{}\"", task.version))],
+        Json(task),
+    ))
 }
 
 /// Deletes a task (admin).
 #[utoipa::path(delete, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
-async fn delete_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>) -> Result<StatusCode, ApiError> {
+async fn delete_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+) -> Result<StatusCode, ApiError> {
     s.boards.delete_task(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -203,15 +306,29 @@ async fn delete_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiP
 #[utoipa::path(post, path = "/tasks/{id}/transition", tag = "tasks", request_body = TransitionTask, security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn transition_task(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiJson(body): ApiJson<TransitionTask>) -> Result<Json<Task>, ApiError> {
-    Ok(Json(s.boards.transition_task(&ctx, id, body, Access::Role(Permission::TasksExecute)).await?))
+async fn transition_task(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiJson(body): ApiJson<TransitionTask>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(
+        s.boards
+            .transition_task(&ctx, id, body, Access::Role(Permission::TasksExecute))
+            .await?,
+    ))
 }
 
 /// Adds a dependency: the task cannot be done before `depends_on_task_id`. A cycle is a 409.
 #[utoipa::path(post, path = "/tasks/{id}/dependencies", tag = "tasks", request_body = AddDependency, security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn add_dependency(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiJson(body): ApiJson<AddDependency>) -> Result<Json<Task>, ApiError> {
+async fn add_dependency(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiJson(body): ApiJson<AddDependency>,
+) -> Result<Json<Task>, ApiError> {
     Ok(Json(s.boards.add_dependency(&ctx, id, body).await?))
 }
 
@@ -219,7 +336,11 @@ async fn add_dependency(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): A
 #[utoipa::path(delete, path = "/tasks/{id}/dependencies/{depends_on}", tag = "tasks", security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id"), ("depends_on" = TaskId, Path, description = "blocker id")),
     responses((status = 200, body = Task), (status = "4XX", body = ErrorBody)))]
-async fn remove_dependency(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath((id, dep)): ApiPath<(TaskId, TaskId)>) -> Result<Json<Task>, ApiError> {
+async fn remove_dependency(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath((id, dep)): ApiPath<(TaskId, TaskId)>,
+) -> Result<Json<Task>, ApiError> {
     Ok(Json(s.boards.remove_dependency(&ctx, id, dep).await?))
 }
 
@@ -227,16 +348,35 @@ async fn remove_dependency(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath((id
 #[utoipa::path(get, path = "/tasks/{id}/comments", tag = "tasks", params(("id" = TaskId, Path, description = "task id"), PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Comment>), (status = "4XX", body = ErrorBody)))]
-async fn list_comments(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Comment>>, ApiError> {
-    Ok(Json(s.boards.list_comments(&ctx, id, &page, ROLE_READ).await?))
+async fn list_comments(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Comment>>, ApiError> {
+    Ok(Json(
+        s.boards.list_comments(&ctx, id, &page, ROLE_READ).await?,
+    ))
 }
 
 /// Comments on a task (developer and above).
 #[utoipa::path(post, path = "/tasks/{id}/comments", tag = "tasks", request_body = CreateComment, security(("bearer" = [])),
     params(("id" = TaskId, Path, description = "task id")),
     responses((status = 201, body = Comment), (status = "4XX", body = ErrorBody)))]
-async fn add_comment(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TaskId>, ApiJson(body): ApiJson<CreateComment>) -> Result<(StatusCode, Json<Comment>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.add_comment(&ctx, id, body, Access::Role(Permission::TasksCreate)).await?)))
+async fn add_comment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TaskId>,
+    ApiJson(body): ApiJson<CreateComment>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .add_comment(&ctx, id, body, Access::Role(Permission::TasksCreate))
+                .await?,
+        ),
+    ))
 }
 
 // -------------------------------------------------------------------- tags
@@ -251,15 +391,27 @@ async fn list_tags(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Page
 /// Creates a tag (operator and above).
 #[utoipa::path(post, path = "/tags", tag = "tags", request_body = CreateTag, security(("bearer" = [])),
     responses((status = 201, body = Tag), (status = "4XX", body = ErrorBody)))]
-async fn create_tag(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<CreateTag>) -> Result<(StatusCode, Json<Tag>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.create_tag(&ctx, body).await?)))
+async fn create_tag(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<CreateTag>,
+) -> Result<(StatusCode, Json<Tag>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.boards.create_tag(&ctx, body).await?),
+    ))
 }
 
 /// Renames or recolors a tag (operator and above).
 #[utoipa::path(patch, path = "/tags/{id}", tag = "tags", request_body = UpdateTag, security(("bearer" = [])),
     params(("id" = TagId, Path, description = "tag id")),
     responses((status = 200, body = Tag), (status = "4XX", body = ErrorBody)))]
-async fn update_tag(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TagId>, ApiJson(body): ApiJson<UpdateTag>) -> Result<Json<Tag>, ApiError> {
+async fn update_tag(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TagId>,
+    ApiJson(body): ApiJson<UpdateTag>,
+) -> Result<Json<Tag>, ApiError> {
     Ok(Json(s.boards.update_tag(&ctx, id, body).await?))
 }
 
@@ -267,7 +419,11 @@ async fn update_tag(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPa
 #[utoipa::path(delete, path = "/tags/{id}", tag = "tags", security(("bearer" = [])),
     params(("id" = TagId, Path, description = "tag id")),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
-async fn delete_tag(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<TagId>) -> Result<StatusCode, ApiError> {
+async fn delete_tag(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<TagId>,
+) -> Result<StatusCode, ApiError> {
     s.boards.delete_tag(&ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -277,22 +433,42 @@ async fn delete_tag(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPa
 /// Approval requests, newest first.
 #[utoipa::path(get, path = "/approvals", tag = "approvals", params(ApprovalFilter, PageParams), security(("bearer" = [])),
     responses((status = 200, body = Page<Approval>), (status = "4XX", body = ErrorBody)))]
-async fn list_approvals(State(s): State<AppState>, Ctx(ctx): Ctx, ApiQuery(filter): ApiQuery<ApprovalFilter>, ApiQuery(page): ApiQuery<PageParams>) -> Result<Json<Page<Approval>>, ApiError> {
+async fn list_approvals(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(filter): ApiQuery<ApprovalFilter>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<Approval>>, ApiError> {
     Ok(Json(s.boards.list_approvals(&ctx, &filter, &page).await?))
 }
 
 /// Requests an approval (developer and above).
 #[utoipa::path(post, path = "/approvals", tag = "approvals", request_body = CreateApproval, security(("bearer" = [])),
     responses((status = 201, body = Approval), (status = "4XX", body = ErrorBody)))]
-async fn request_approval(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<CreateApproval>) -> Result<(StatusCode, Json<Approval>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.boards.request_approval(&ctx, body, Access::Role(Permission::ApprovalsRequest)).await?)))
+async fn request_approval(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<CreateApproval>,
+) -> Result<(StatusCode, Json<Approval>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.boards
+                .request_approval(&ctx, body, Access::Role(Permission::ApprovalsRequest))
+                .await?,
+        ),
+    ))
 }
 
 /// One approval.
 #[utoipa::path(get, path = "/approvals/{id}", tag = "approvals", security(("bearer" = [])),
     params(("id" = ApprovalId, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = "4XX", body = ErrorBody)))]
-async fn get_approval(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<ApprovalId>) -> Result<Json<Approval>, ApiError> {
+async fn get_approval(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<ApprovalId>,
+) -> Result<Json<Approval>, ApiError> {
     Ok(Json(s.boards.get_approval(&ctx, id).await?))
 }
 
@@ -300,14 +476,32 @@ async fn get_approval(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): Api
 #[utoipa::path(post, path = "/approvals/{id}/approve", tag = "approvals", request_body = ResolveApproval, security(("bearer" = [])),
     params(("id" = ApprovalId, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = "4XX", body = ErrorBody)))]
-async fn approve(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<ApprovalId>, ApiJson(body): ApiJson<ResolveApproval>) -> Result<Json<Approval>, ApiError> {
-    Ok(Json(s.boards.resolve_approval(&ctx, id, ApprovalStatus::Approved, body).await?))
+async fn approve(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<ApprovalId>,
+    ApiJson(body): ApiJson<ResolveApproval>,
+) -> Result<Json<Approval>, ApiError> {
+    Ok(Json(
+        s.boards
+            .resolve_approval(&ctx, id, ApprovalStatus::Approved, body)
+            .await?,
+    ))
 }
 
 /// Rejects with a reason (operator and above).
 #[utoipa::path(post, path = "/approvals/{id}/reject", tag = "approvals", request_body = ResolveApproval, security(("bearer" = [])),
     params(("id" = ApprovalId, Path, description = "approval id")),
     responses((status = 200, body = Approval), (status = "4XX", body = ErrorBody)))]
-async fn reject(State(s): State<AppState>, Ctx(ctx): Ctx, ApiPath(id): ApiPath<ApprovalId>, ApiJson(body): ApiJson<ResolveApproval>) -> Result<Json<Approval>, ApiError> {
-    Ok(Json(s.boards.resolve_approval(&ctx, id, ApprovalStatus::Rejected, body).await?))
+async fn reject(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiPath(id): ApiPath<ApprovalId>,
+    ApiJson(body): ApiJson<ResolveApproval>,
+) -> Result<Json<Approval>, ApiError> {
+    Ok(Json(
+        s.boards
+            .resolve_approval(&ctx, id, ApprovalStatus::Rejected, body)
+            .await?,
+    ))
 }

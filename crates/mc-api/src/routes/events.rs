@@ -22,7 +22,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(stream))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stream))
 }
 
 /// The event log, newest first, filtered.
@@ -34,7 +36,9 @@ async fn list(
     ApiQuery(filter): ApiQuery<EventFilter>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<Page<Event>>, ApiError> {
-    Ok(Json(events::list(&s.infra.pool, &ctx, filter, &page).await?))
+    Ok(Json(
+        events::list(&s.infra.pool, &ctx, filter, &page).await?,
+    ))
 }
 
 /// Stream parameters besides the filter.
@@ -65,7 +69,15 @@ async fn stream(
     let after = last_event_id(&headers, params.last_event_id)?;
     let scope = filter.board_id.map_or(FeedScope::Org, FeedScope::Board);
     let filter = CompiledFilter::new(filter)?;
-    let feed = EventFeed::open(s.infra.pool.clone(), s.boards.bus().as_ref(), ctx.org_id, scope, filter, after).await?;
+    let feed = EventFeed::open(
+        s.infra.pool.clone(),
+        s.boards.bus().as_ref(),
+        ctx.org_id,
+        scope,
+        filter,
+        after,
+    )
+    .await?;
     Ok(sse_response(s, ctx, presented, feed, |event| {
         SseEvent::default()
             .id(event.seq.to_string())
@@ -85,7 +97,12 @@ pub fn last_event_id(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i
             .and_then(|s| s.trim().parse::<i64>().ok())
             .filter(|n| *n >= 0)
             .map(Some)
-            .ok_or_else(|| ApiError(Error::invalid_field("Last-Event-ID", "must be a sequence number"))),
+            .ok_or_else(|| {
+                ApiError(Error::invalid_field(
+                    "Last-Event-ID",
+                    "must be a sequence number",
+                ))
+            }),
     }
 }
 

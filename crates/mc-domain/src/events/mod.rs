@@ -410,7 +410,15 @@ pub async fn replay(
     limit: i64,
 ) -> Result<Vec<Event>> {
     let mut tx = crate::db::begin_org(pool, org).await?;
-    let rows = query(&mut tx, filter, Some(after_seq), upto, Order::OldestFirst, limit).await?;
+    let rows = query(
+        &mut tx,
+        filter,
+        Some(after_seq),
+        upto,
+        Order::OldestFirst,
+        limit,
+    )
+    .await?;
     tx.commit().await?;
     Ok(rows)
 }

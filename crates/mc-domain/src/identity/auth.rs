@@ -613,7 +613,10 @@ impl IdentityService {
         let value = serde_json::json!({ "credential": credential, "org": org }).to_string();
         let mut conn = self.redis.conn();
         let _: () = redis::cmd("SET")
-            .arg(self.redis.key(format!("auth:ticket:{}", sha256_hex(&ticket))))
+            .arg(
+                self.redis
+                    .key(format!("auth:ticket:{}", sha256_hex(&ticket))),
+            )
             .arg(value)
             .arg("EX")
             .arg(STREAM_TICKET_TTL_SECS)
@@ -629,10 +632,14 @@ impl IdentityService {
     pub async fn redeem_stream_ticket(&self, ticket: &str) -> Result<(String, Option<OrgId>)> {
         let mut conn = self.redis.conn();
         let value: Option<String> = redis::cmd("GET")
-            .arg(self.redis.key(format!("auth:ticket:{}", sha256_hex(ticket))))
+            .arg(
+                self.redis
+                    .key(format!("auth:ticket:{}", sha256_hex(ticket))),
+            )
             .query_async(&mut conn)
             .await?;
-        let value = value.ok_or_else(|| Error::Unauthorized("stream ticket is unknown or expired".into()))?;
+        let value = value
+            .ok_or_else(|| Error::Unauthorized("stream ticket is unknown or expired".into()))?;
         #[derive(Deserialize)]
         struct Stored {
             credential: String,
