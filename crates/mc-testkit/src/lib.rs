@@ -10,6 +10,7 @@ pub mod contract;
 pub mod db;
 pub mod proxy;
 pub mod service;
+pub mod sse;
 
 pub use db::TestDb;
 pub use proxy::TcpProxy;

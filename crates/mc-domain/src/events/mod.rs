@@ -210,13 +210,20 @@ impl TypeFilter {
             if item == "*" {
                 return Ok(TypeFilter::default());
             }
-            if let Some(prefix) = item.strip_suffix(".*") {
-                validate_event_type(&format!("{prefix}.x"))
-                    .map_err(|m| Error::invalid_field("event_type", format!("{item:?} {m}")))?;
-                filter.prefixes.push(format!("{prefix}."));
-            } else if let Some(word) = item.strip_suffix('*').filter(|p| !p.contains('.')) {
-                // `task*` is as good as `task.*` for a top-level word.
-                filter.prefixes.push(word.to_owned());
+            if let Some(prefix) = item.strip_suffix('*') {
+                // `task.*`, `task.dependency_*`, `task*`: a prefix of dotted lowercase words.
+                let well_formed = prefix.starts_with(|c: char| c.is_ascii_lowercase())
+                    && !prefix.contains("..")
+                    && prefix.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                    });
+                if !well_formed {
+                    return Err(Error::invalid_field(
+                        "event_type",
+                        format!("{item:?} is not a type pattern like task.*"),
+                    ));
+                }
+                filter.prefixes.push(prefix.to_owned());
             } else {
                 validate_event_type(item)
                     .map_err(|m| Error::invalid_field("event_type", format!("{item:?} {m}")))?;
@@ -447,13 +454,23 @@ mod tests {
         assert!(!f.matches("taskx.created"));
         assert!(f.matches("approval.resolved"));
         assert!(!f.matches("approval.requested"));
+        let deps = TypeFilter::parse(Some("task.dependency_*")).unwrap();
+        assert!(deps.matches("task.dependency_added") && !deps.matches("task.created"));
         assert!(
             TypeFilter::parse(Some("*"))
                 .unwrap()
                 .matches("anything.at_all")
         );
         assert!(TypeFilter::parse(None).unwrap().matches("x.y"));
-        for bad in ["Task.Created", "drop table", "a", "a..b", "task.*.x"] {
+        for bad in [
+            "Task.Created",
+            "drop table",
+            "a",
+            "a..b",
+            "task.*.x",
+            "***",
+            "*.x*",
+        ] {
             assert!(TypeFilter::parse(Some(bad)).is_err(), "{bad}");
         }
     }
