@@ -17,7 +17,66 @@ struct Case {
     permission: Permission,
 }
 
-fn cases(org: &str, n: usize) -> Vec<Case> {
+/// Things the cases act on, created by the organization's admin beforehand.
+struct Fixture {
+    board: String,
+    task: String,
+    doomed_task: String,
+    approval: String,
+}
+
+async fn fixture(api: &TestApi, admin: &Session) -> Fixture {
+    let board = api
+        .post(
+            Some(&admin.token),
+            "/api/v1/boards",
+            json!({"name": "Matrix"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tasks = Vec::new();
+    for title in ["kept", "doomed"] {
+        let t = api
+            .post(
+                Some(&admin.token),
+                &format!("/api/v1/boards/{board}/tasks"),
+                json!({"title": title}),
+            )
+            .await
+            .expect(201);
+        tasks.push(t.body["id"].as_str().unwrap().to_owned());
+    }
+    let approval = api
+        .post(
+            Some(&admin.token),
+            "/api/v1/approvals",
+            json!({"board_id": board, "title": "matrix"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Fixture {
+        board,
+        task: tasks[0].clone(),
+        doomed_task: tasks[1].clone(),
+        approval,
+    }
+}
+
+fn cases(org: &str, fx: &Fixture, n: usize) -> Vec<Case> {
+    let Fixture {
+        board,
+        task,
+        doomed_task,
+        approval,
+    } = fx;
     let case = |method: Method, path: String, body: Option<Value>, permission| Case {
         method,
         path,
@@ -79,7 +138,103 @@ fn cases(org: &str, n: usize) -> Vec<Case> {
             Some(json!({"username": format!("h5user{n}"), "password": "password-123"})),
             Permission::H5UsersManage,
         ),
+        case(
+            Method::GET,
+            "/api/v1/boards".into(),
+            None,
+            Permission::BoardsRead,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/boards".into(),
+            Some(json!({"name": format!("Board {n}")})),
+            Permission::BoardsManage,
+        ),
+        case(
+            Method::PATCH,
+            format!("/api/v1/boards/{board}"),
+            Some(json!({"objective": "matrix"})),
+            Permission::BoardsManage,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/board-groups".into(),
+            Some(json!({"name": format!("Group {n}")})),
+            Permission::BoardsManage,
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/boards/{board}/tasks"),
+            None,
+            Permission::TasksRead,
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/boards/{board}/tasks"),
+            Some(json!({"title": "from the matrix"})),
+            Permission::TasksCreate,
+        ),
+        case(
+            Method::PATCH,
+            format!("/api/v1/tasks/{task}"),
+            Some(json!({"priority": "high"})),
+            Permission::TasksUpdate,
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/tasks/{task}/transition"),
+            Some(json!({"status": "in_progress"})),
+            Permission::TasksExecute,
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/tasks/{task}/comments"),
+            Some(json!({"body": "matrix"})),
+            Permission::TasksCreate,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/tags".into(),
+            None,
+            Permission::TagsRead,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/tags".into(),
+            Some(json!({"name": format!("tag-{n}")})),
+            Permission::TagsManage,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/approvals".into(),
+            None,
+            Permission::ApprovalsRead,
+        ),
+        case(
+            Method::POST,
+            "/api/v1/approvals".into(),
+            Some(json!({"board_id": board, "title": "matrix"})),
+            Permission::ApprovalsRequest,
+        ),
+        case(
+            Method::POST,
+            format!("/api/v1/approvals/{approval}/approve"),
+            Some(json!({})),
+            Permission::ApprovalsResolve,
+        ),
+        case(
+            Method::GET,
+            "/api/v1/events".into(),
+            None,
+            Permission::EventsRead,
+        ),
         // Destructive ones last.
+        case(
+            Method::DELETE,
+            format!("/api/v1/tasks/{doomed_task}"),
+            None,
+            Permission::TasksDelete,
+        ),
         case(
             Method::POST,
             format!("/api/v1/organizations/{org}/suspend"),
@@ -89,8 +244,9 @@ fn cases(org: &str, n: usize) -> Vec<Case> {
     ]
 }
 
-async fn run_matrix(api: &TestApi, role: Role, actor: &Session, org: &str) {
-    for (n, case) in cases(org, 0).into_iter().enumerate() {
+async fn run_matrix(api: &TestApi, role: Role, admin: &Session, actor: &Session, org: &str) {
+    let fx = fixture(api, admin).await;
+    for (n, case) in cases(org, &fx, 0).into_iter().enumerate() {
         let resp = api
             .call(
                 case.method.clone(),
@@ -132,7 +288,7 @@ async fn every_role_against_every_endpoint() {
         } else {
             api.member(&admin, role.as_str()).await
         };
-        run_matrix(&api, *role, &actor, &org).await;
+        run_matrix(&api, *role, &admin, &actor, &org).await;
     }
 }
 
@@ -154,7 +310,7 @@ async fn api_keys_follow_the_same_matrix() {
             token: key.body["secret"].as_str().unwrap().to_owned(),
             ..admin.clone()
         };
-        run_matrix(&api, *role, &actor, &org).await;
+        run_matrix(&api, *role, &admin, &actor, &org).await;
     }
 }
 
@@ -164,7 +320,8 @@ async fn non_members_get_404_for_everything() {
     let owner = api.org_admin("private").await;
     let stranger = api.org_admin("stranger").await;
     let org = owner.org_id.unwrap().to_string();
-    for case in cases(&org, 99) {
+    let fx = fixture(&api, &owner).await;
+    for case in cases(&org, &fx, 99) {
         let resp = api
             .call(
                 case.method.clone(),
