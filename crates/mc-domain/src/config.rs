@@ -652,10 +652,119 @@ impl Default for RateLimitConfig {
         Self::read(&mut EnvReader::new(&Env::default()))
     }
 }
-simple_service_config!(
-    /// Configuration of `mc-relay` (WebSockets).
-    RelayConfig, "mc-relay", "MC_RELAY_ADDR", "127.0.0.1:8001"
-);
+/// Configuration of `mc-relay` (WebSockets).
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// `MC_RELAY_ADDR`: listen address (default 127.0.0.1:8001).
+    pub addr: SocketAddr,
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Tokens (sockets authenticate with the same credentials as the REST API).
+    pub auth: AuthConfig,
+    /// Socket limits and timings.
+    pub ws: WsConfig,
+}
+
+/// WebSocket limits and timings shared by every socket endpoint.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// `WS_HEARTBEAT_INTERVAL_SECONDS`: server ping period (default 30).
+    pub heartbeat_interval: Duration,
+    /// `WS_HEARTBEAT_TIMEOUT_SECONDS`: a socket silent this long is closed (default 90).
+    pub heartbeat_timeout: Duration,
+    /// `WS_AUTH_TIMEOUT_SECONDS`: time allowed for the first (`auth`) frame (default 10).
+    pub auth_timeout: Duration,
+    /// `WS_MAX_CONNECTIONS_PER_INSTANCE`: sockets one relay accepts (default 20000).
+    pub max_connections: usize,
+    /// `WS_OUTBOUND_QUEUE`: frames queued per socket before it counts as a slow consumer
+    /// and is closed with 4009 (default 256).
+    pub outbound_queue: usize,
+    /// `WS_MAX_FRAME_BYTES`: largest accepted client frame (default 65536).
+    pub max_frame_bytes: usize,
+    /// `WS_MESSAGES_PER_SECOND`: sustained client frames per socket; bursts up to twice
+    /// this are allowed, more closes the socket with 4008 (default 20).
+    pub messages_per_second: u32,
+    /// `MC_STREAM_CHECK_INTERVAL_SECONDS`: how often live feeds re-check access and look for
+    /// events dropped at the tail (default 15).
+    pub check_interval: Duration,
+}
+
+impl WsConfig {
+    fn read(r: &mut EnvReader<'_>) -> Self {
+        let heartbeat_interval = r.seconds("WS_HEARTBEAT_INTERVAL_SECONDS", 30, 1);
+        let heartbeat_timeout = r.seconds("WS_HEARTBEAT_TIMEOUT_SECONDS", 90, 2);
+        if heartbeat_timeout <= heartbeat_interval {
+            r.problem(
+                "WS_HEARTBEAT_TIMEOUT_SECONDS must be longer than WS_HEARTBEAT_INTERVAL_SECONDS",
+            );
+        }
+        let positive = |r: &mut EnvReader<'_>, key: &str, default: usize, hint: &str| {
+            let v: usize = r.or_default(key, default, hint);
+            if v == 0 {
+                r.problem(format!("{key} must be at least 1"));
+            }
+            v.max(1)
+        };
+        let max_connections = positive(
+            r,
+            "WS_MAX_CONNECTIONS_PER_INSTANCE",
+            20_000,
+            "a number of sockets",
+        );
+        let outbound_queue = positive(r, "WS_OUTBOUND_QUEUE", 256, "a number of frames");
+        let max_frame_bytes = positive(r, "WS_MAX_FRAME_BYTES", 65_536, "bytes");
+        let messages_per_second = u32::try_from(positive(
+            r,
+            "WS_MESSAGES_PER_SECOND",
+            20,
+            "frames per second",
+        ))
+        .unwrap_or(u32::MAX);
+        Self {
+            heartbeat_interval,
+            heartbeat_timeout,
+            auth_timeout: r.seconds("WS_AUTH_TIMEOUT_SECONDS", 10, 1),
+            max_connections,
+            outbound_queue,
+            max_frame_bytes,
+            messages_per_second,
+            check_interval: r.seconds("MC_STREAM_CHECK_INTERVAL_SECONDS", 15, 1),
+        }
+    }
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self::read(&mut EnvReader::new(&Env::default()))
+    }
+}
+
+impl ServiceConfig for RelayConfig {
+    const SERVICE: &'static str = "mc-relay";
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let addr = read_addr(&mut r, "MC_RELAY_ADDR", "127.0.0.1:8001");
+        let common = CommonConfig::read(&mut r);
+        let auth = AuthConfig::read(&mut r);
+        let ws = WsConfig::read(&mut r);
+        r.finish(Self::SERVICE)?;
+        Ok(Self {
+            addr,
+            common: common.expect("finish() reports missing values"),
+            auth: auth.expect("finish() reports missing values"),
+            ws,
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}
 simple_service_config!(
     /// Configuration of `mc-rules` (rule-engine consumer; the address serves health and metrics).
     RulesConfig, "mc-rules", "MC_RULES_ADDR", "127.0.0.1:9102"

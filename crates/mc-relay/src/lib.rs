@@ -1,16 +1,106 @@
 //! `mc-relay`: WebSocket relay (/ws/h5/chat, /ws/gateway/{id}/relay, /ws/board/{id}/sync).
 
+pub mod board_protocol;
+pub mod board_sync;
+pub mod rooms;
+
 use anyhow::Context;
 use axum::Router;
-use mc_domain::config::{RelayConfig, ServiceConfig};
+use axum::routing::get;
+use mc_domain::boards::BoardService;
+use mc_domain::config::{RateLimitConfig, RelayConfig, ServiceConfig};
+use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
+use rooms::BoardRooms;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+/// Caps the sockets one relay holds (`WS_MAX_CONNECTIONS_PER_INSTANCE`).
+#[derive(Clone)]
+pub struct ConnectionSlots(Arc<Semaphore>);
+
+impl ConnectionSlots {
+    /// A slot, or `None` at the limit. The slot is released when dropped.
+    pub fn try_acquire(&self) -> Option<ConnectionSlot> {
+        let permit = self.0.clone().try_acquire_owned().ok()?;
+        metrics::gauge!("mc_ws_connections").increment(1.0);
+        Some(ConnectionSlot(permit))
+    }
+}
+
+/// One held connection slot.
+pub struct ConnectionSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        metrics::gauge!("mc_ws_connections").decrement(1.0);
+    }
+}
+
+/// Everything a socket handler needs.
+#[derive(Clone)]
+pub struct RelayState {
+    /// Connections and probes.
+    pub infra: Infra,
+    /// Authentication.
+    pub identity: IdentityService,
+    /// Boards and tasks (the same domain code as REST).
+    pub boards: BoardService,
+    /// Open board rooms.
+    pub rooms: BoardRooms,
+    /// Configuration.
+    pub config: Arc<RelayConfig>,
+    /// Connection limit.
+    pub connections: ConnectionSlots,
+    /// Frames written to board sockets (for benchmarks and metrics).
+    pub frames_sent: Arc<AtomicU64>,
+}
+
+impl RelayState {
+    /// Builds the state over connected infrastructure.
+    pub fn new(
+        infra: Infra,
+        config: &RelayConfig,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let identity = IdentityService::new(
+            infra.pool.clone(),
+            infra.redis.clone(),
+            config.auth.clone(),
+            RateLimitConfig::default(),
+        )
+        .context("setting up identity")?;
+        let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
+        let boards = BoardService::new(infra.pool.clone(), bus.clone());
+        let rooms = BoardRooms::new(
+            infra.pool.clone(),
+            bus,
+            config.ws.outbound_queue,
+            config.ws.check_interval,
+            shutdown,
+        );
+        Ok(Self {
+            infra,
+            identity,
+            boards,
+            rooms,
+            config: Arc::new(config.clone()),
+            connections: ConnectionSlots(Arc::new(Semaphore::new(config.ws.max_connections))),
+            frames_sent: Arc::new(AtomicU64::new(0)),
+        })
+    }
+}
+
 /// The HTTP application of this service.
-pub fn router(infra: &Infra) -> Router {
+pub fn router(state: RelayState) -> Router {
     Router::new()
-        .merge(mc_web::ops::routes(infra.probe.clone()))
+        .route("/ws/board/{board_id}/sync", get(board_sync::upgrade))
+        .with_state(state.clone())
+        .merge(mc_web::ops::routes(state.infra.probe.clone()))
         .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
 }
 
@@ -23,9 +113,10 @@ pub async fn run(
     let infra = Infra::connect(RelayConfig::SERVICE, &config.common)
         .await
         .context("connecting to Postgres and Redis")?;
+    let state = RelayState::new(infra, &config, shutdown.clone())?;
     mc_web::serve::serve(
         listener,
-        router(&infra),
+        router(state),
         shutdown,
         config.common.shutdown_grace,
     )

@@ -11,6 +11,7 @@ pub mod db;
 pub mod proxy;
 pub mod service;
 pub mod sse;
+pub mod ws;
 
 pub use db::TestDb;
 pub use proxy::TcpProxy;
@@ -80,6 +81,11 @@ pub fn relay_config(common: CommonConfig) -> RelayConfig {
     RelayConfig {
         addr: any_port(),
         common,
+        auth: auth_config(),
+        ws: mc_domain::config::WsConfig {
+            check_interval: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
     }
 }
 

@@ -763,6 +763,29 @@ impl BoardService {
         input: TransitionTask,
         access: Access,
     ) -> Result<Task> {
+        self.transition(ctx, None, id, input, access).await
+    }
+
+    /// The board socket's `task.move`: a transition of a task that must be on `board`.
+    pub async fn move_task_on_board(
+        &self,
+        ctx: &OrgContext,
+        board: BoardId,
+        id: TaskId,
+        input: TransitionTask,
+        access: Access,
+    ) -> Result<Task> {
+        self.transition(ctx, Some(board), id, input, access).await
+    }
+
+    async fn transition(
+        &self,
+        ctx: &OrgContext,
+        on_board: Option<BoardId>,
+        id: TaskId,
+        input: TransitionTask,
+        access: Access,
+    ) -> Result<Task> {
         Self::validate_numbers(None, input.position)?;
         if let Some(e) = &input.evidence {
             Self::validate_evidence(e, "evidence")?;
@@ -770,6 +793,7 @@ impl BoardService {
         let mut tx = self.begin(ctx).await?;
         let before = repo::lock_task(&mut tx, id)
             .await?
+            .filter(|t| on_board.is_none_or(|b| b == t.board_id))
             .ok_or(Error::NotFound { resource: "task" })?;
         self.authorize_task(
             ctx,

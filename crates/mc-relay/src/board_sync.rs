@@ -1,0 +1,502 @@
+//! `WS /ws/board/{board_id}/sync`: live board state for the console.
+//!
+//! First frame `auth`; then `auth_ok` and `board.state` (or, with `last_seq`, a replay of
+//! what was missed); then `task.created|task.updated|task.deleted|suggestion.new|
+//! board.updated|board.deleted` frames, each with its event `seq`. Clients send
+//! `task.move`, `task.create`, `resume {last_seq}` and `heartbeat`.
+//! Close codes: 4001 auth invalid or revoked, 4003 forbidden or no such board,
+//! 4008 policy (oversized frame, flood, silence), 4009 slow consumer, 1012 relay restarting.
+
+use crate::RelayState;
+use crate::board_protocol::{self as protocol, ClientFrame, Effect};
+use crate::rooms::{Ended, Membership};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use mc_domain::boards::{Access, CreateTask, TransitionTask};
+use mc_domain::events::{self, CompiledFilter, EventFilter};
+use mc_domain::identity::{OrgContext, Permission};
+use mc_domain::ids::BoardId;
+use mc_domain::{Error, Result};
+use mc_web::ApiError;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Close code: authentication failed or was revoked.
+pub const CLOSE_AUTH: u16 = 4001;
+/// Close code: forbidden (or no such board).
+pub const CLOSE_FORBIDDEN: u16 = 4003;
+/// Close code: protocol policy or rate.
+pub const CLOSE_POLICY: u16 = 4008;
+/// Close code: too slow to keep up; resume from the last seq.
+pub const CLOSE_SLOW: u16 = 4009;
+/// Close code: the relay is restarting or lost its feed; reconnect and resume.
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// How long a closing socket waits for its close frame to be written.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Events replayed at most on resume; further behind, the client gets `board.state`.
+const MAX_REPLAY: i64 = 5000;
+
+/// Upgrades to the board socket.
+pub async fn upgrade(
+    State(state): State<RelayState>,
+    Path(board): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Ok(board) = board.parse::<BoardId>() else {
+        return ApiError(Error::invalid_field("board_id", "must be a UUID")).into_response();
+    };
+    let Some(slot) = state.connections.try_acquire() else {
+        return ApiError(Error::unavailable(
+            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
+        ))
+        .into_response();
+    };
+    let limits = &state.config.ws;
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(limits.max_frame_bytes * 4)
+        .max_frame_size(limits.max_frame_bytes * 4)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            Connection::new(state, board, socket).run().await;
+        })
+}
+
+/// Why the connection ends.
+struct Close(u16, &'static str);
+
+struct Connection {
+    state: RelayState,
+    board: BoardId,
+    socket: WebSocket,
+    last_heard: Instant,
+    bucket: TokenBucket,
+}
+
+struct Authed {
+    ctx: OrgContext,
+    token: String,
+    access: Access,
+}
+
+impl Connection {
+    fn new(state: RelayState, board: BoardId, socket: WebSocket) -> Self {
+        let rate = state.config.ws.messages_per_second;
+        Self {
+            state,
+            board,
+            socket,
+            last_heard: Instant::now(),
+            bucket: TokenBucket::new(rate),
+        }
+    }
+
+    async fn run(mut self) {
+        let close = match self.serve().await {
+            Ok(close) | Err(close) => close,
+        };
+        // A stalled client gets a while to drain what is queued and read the close frame.
+        let close_frame = Message::Close(Some(CloseFrame {
+            code: close.0,
+            reason: Utf8Bytes::from_static(close.1),
+        }));
+        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_GRACE, self.socket.send(close_frame)).await {
+            // Finish the closing handshake: dropping the TCP connection while the client's
+            // reply is in flight can reset it before the client has read our close frame.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(message)) = self.socket.recv().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Close(1006, "send failed"))
+    }
+
+    /// The next text frame from the client, handling pings, size and rate limits.
+    async fn receive(&mut self) -> Result<Option<ClientFrame>, Close> {
+        loop {
+            let Some(message) = self.socket.recv().await else {
+                return Err(Close(1000, "gone"));
+            };
+            let message = message.map_err(|_| Close(1002, "protocol error"))?;
+            self.last_heard = Instant::now();
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Binary(_) => {
+                    self.reject_frame(None, "binary frames are not supported")
+                        .await?;
+                    return Ok(None);
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                Message::Close(_) => return Err(Close(1000, "bye")),
+            };
+            if !self.bucket.take() {
+                let frame = protocol::error(
+                    None,
+                    "RATE_LIMITED",
+                    "too many frames",
+                    &serde_json::json!([]),
+                );
+                self.send(frame).await?;
+                return Err(Close(CLOSE_POLICY, "rate limit"));
+            }
+            if text.len() > self.state.config.ws.max_frame_bytes {
+                let frame = protocol::error(
+                    None,
+                    "PAYLOAD_TOO_LARGE",
+                    "frame exceeds WS_MAX_FRAME_BYTES",
+                    &serde_json::json!([]),
+                );
+                self.send(frame).await?;
+                return Err(Close(CLOSE_POLICY, "frame too large"));
+            }
+            return match ClientFrame::parse(text.as_str()) {
+                Ok(frame) => Ok(Some(frame)),
+                Err(message) => {
+                    self.reject_frame(None, &message).await?;
+                    Ok(None)
+                }
+            };
+        }
+    }
+
+    async fn reject_frame(&mut self, id: Option<&str>, message: &str) -> Result<(), Close> {
+        let frame = protocol::error(id, "INVALID_MESSAGE", message, &serde_json::json!([]));
+        self.send(frame).await
+    }
+
+    async fn serve(&mut self) -> Result<Close, Close> {
+        let timeout = self.state.config.ws.auth_timeout;
+        let first = match tokio::time::timeout(timeout, self.receive()).await {
+            Err(_) => {
+                self.send(protocol::auth_error("no auth frame in time"))
+                    .await?;
+                return Ok(Close(CLOSE_AUTH, "auth timeout"));
+            }
+            Ok(frame) => frame?,
+        };
+        let Some(ClientFrame::Auth(protocol::AuthFrame {
+            token,
+            org_id,
+            last_seq,
+        })) = first
+        else {
+            self.send(protocol::auth_error("the first frame must be auth"))
+                .await?;
+            return Ok(Close(CLOSE_AUTH, "auth required"));
+        };
+        let authed = match Self::authenticate(&self.state, self.board, token, org_id).await {
+            Ok(authed) => authed,
+            Err(err @ (Error::NotFound { .. } | Error::Forbidden(_))) => {
+                self.send(protocol::auth_error(&err.public_message()))
+                    .await?;
+                return Ok(Close(CLOSE_FORBIDDEN, "forbidden"));
+            }
+            Err(err) => {
+                self.send(protocol::auth_error(&err.public_message()))
+                    .await?;
+                return Ok(Close(CLOSE_AUTH, "auth failed"));
+            }
+        };
+        // Join before reading the state, so nothing falls between the two.
+        let mut membership = self
+            .state
+            .rooms
+            .join(authed.ctx.org_id, self.board)
+            .await
+            .map_err(|_| Close(CLOSE_RESTART, "unavailable"))?;
+        let actor = serde_json::to_value(&authed.ctx.actor).unwrap_or_default();
+        let mut cursor = membership.joined_at;
+        self.send(protocol::auth_ok(&self.board.to_string(), &actor, cursor))
+            .await?;
+        match last_seq {
+            Some(after) => cursor = self.resume(&authed, after, cursor).await?,
+            None => cursor = self.send_state(&authed).await?,
+        }
+        self.live(&authed, &mut membership, cursor).await
+    }
+
+    /// (Not a method: `&self` across an await would need the socket to be `Sync`.)
+    async fn authenticate(
+        state: &RelayState,
+        board: BoardId,
+        token: String,
+        org: Option<mc_domain::ids::OrgId>,
+    ) -> Result<Authed> {
+        let principal = state.identity.authenticate(&token).await?;
+        let ctx = state.identity.org_context(&principal, org).await?;
+        ctx.authorize(Permission::BoardsRead)?;
+        let access = if ctx.agent_id.is_some() {
+            Access::AgentScope
+        } else {
+            Access::Role(Permission::TasksRead)
+        };
+        // Fails with not_found for a board the caller cannot see (another org's too).
+        state.boards.get_board(&ctx, board).await?;
+        Ok(Authed { ctx, token, access })
+    }
+
+    /// Sends `board.state`; returns its seq.
+    async fn send_state(&mut self, authed: &Authed) -> Result<i64, Close> {
+        let state = self
+            .state
+            .boards
+            .board_state(&authed.ctx, self.board)
+            .await
+            .map_err(|_| Close(CLOSE_RESTART, "unavailable"))?;
+        let frame = protocol::board_state(
+            &serde_json::to_value(&state.board).unwrap_or_default(),
+            &serde_json::to_value(&state.tasks).unwrap_or_default(),
+            state.seq,
+        );
+        self.send(frame).await?;
+        Ok(state.seq)
+    }
+
+    /// Replays the board's events in `(after, cursor]`; returns the new cursor.
+    async fn resume(&mut self, authed: &Authed, after: i64, cursor: i64) -> Result<i64, Close> {
+        let pool = &self.state.infra.pool.clone();
+        let org = authed.ctx.org_id;
+        let latest = events::latest_seq(pool, org)
+            .await
+            .map_err(|_| Close(CLOSE_RESTART, "unavailable"))?;
+        if after < 0 || after > latest {
+            let err = Error::invalid_field(
+                "last_seq",
+                format!("must be between 0 and the latest seq ({latest})"),
+            );
+            self.send(protocol::domain_error(None, &err)).await?;
+            return Ok(cursor);
+        }
+        if after >= cursor {
+            // The client is ahead of this room; skip live frames it already has.
+            return Ok(after);
+        }
+        let filter = CompiledFilter::new(EventFilter {
+            board_id: Some(self.board),
+            ..Default::default()
+        })
+        .map_err(|_| Close(1011, "filter"))?;
+        let mut from = after;
+        let mut sent = 0i64;
+        while from < cursor {
+            let page = events::replay(pool, org, &filter, from, Some(cursor), 500)
+                .await
+                .map_err(|_| Close(CLOSE_RESTART, "unavailable"))?;
+            let Some(last) = page.last().map(|e| e.seq) else {
+                break;
+            };
+            sent += page.len() as i64;
+            if sent > MAX_REPLAY {
+                // Too far behind to replay usefully: start over from the full state.
+                return self.send_state(authed).await;
+            }
+            for event in &page {
+                if let Some((text, _)) = protocol::render(event) {
+                    self.send(text).await?;
+                }
+            }
+            from = last;
+        }
+        Ok(cursor)
+    }
+
+    async fn live(
+        &mut self,
+        authed: &Authed,
+        membership: &mut Membership,
+        mut cursor: i64,
+    ) -> Result<Close, Close> {
+        let ws = self.state.config.ws.clone();
+        let mut ping = tokio::time::interval(ws.heartbeat_interval);
+        ping.tick().await;
+        let mut recheck = tokio::time::interval(ws.check_interval);
+        recheck.tick().await;
+        let kicked = membership.kicked.clone();
+        let slow = || Close(CLOSE_SLOW, "slow consumer; resume from your last seq");
+        loop {
+            tokio::select! {
+                biased;
+                () = kicked.cancelled() => return Ok(slow()),
+                frame = membership.rx.recv() => {
+                    let Some(frame) = frame else {
+                        return Ok(match membership.ended() {
+                            Ended::SlowConsumer => slow(),
+                            Ended::Unavailable => Close(CLOSE_RESTART, "resume from your last seq"),
+                        });
+                    };
+                    if frame.seq <= cursor {
+                        continue;
+                    }
+                    cursor = frame.seq;
+                    tokio::select! {
+                        sent = self.send(frame.text) => sent?,
+                        () = kicked.cancelled() => return Ok(slow()),
+                    }
+                    self.state.frames_sent.fetch_add(1, Ordering::Relaxed);
+                    if frame.effect == Effect::BoardGone {
+                        return Ok(Close(1000, "board deleted"));
+                    }
+                }
+                incoming = self.receive() => {
+                    let Some(frame) = incoming? else { continue };
+                    cursor = self.handle(authed, frame, cursor).await?;
+                }
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > ws.heartbeat_timeout {
+                        return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
+                    }
+                    self.socket
+                        .send(Message::Ping(Default::default()))
+                        .await
+                        .map_err(|_| Close(1006, "send failed"))?;
+                }
+                _ = recheck.tick() => {
+                    if !Self::still_allowed(&self.state.clone(), authed).await {
+                        self.send(protocol::auth_error("session revoked")).await?;
+                        return Ok(Close(CLOSE_AUTH, "session revoked"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        authed: &Authed,
+        frame: ClientFrame,
+        cursor: i64,
+    ) -> Result<i64, Close> {
+        match frame {
+            ClientFrame::Auth(_) => {
+                self.reject_frame(None, "already authenticated").await?;
+            }
+            ClientFrame::Heartbeat => self.send(protocol::heartbeat()).await?,
+            ClientFrame::Resume(protocol::ResumeFrame { last_seq }) => {
+                return self.resume(authed, last_seq, cursor).await;
+            }
+            ClientFrame::TaskMove(protocol::TaskMoveFrame {
+                id,
+                task_id,
+                status,
+                position,
+            }) => {
+                let input = TransitionTask {
+                    status,
+                    position,
+                    evidence: None,
+                    comment: None,
+                };
+                let result = self
+                    .state
+                    .boards
+                    .move_task_on_board(&authed.ctx, self.board, task_id, input, authed.access)
+                    .await;
+                self.reply(id.as_deref(), result).await?;
+            }
+            ClientFrame::TaskCreate(protocol::TaskCreateFrame {
+                id,
+                title,
+                status,
+                priority,
+                assignee_id,
+                description,
+            }) => {
+                let input = CreateTask {
+                    title,
+                    description,
+                    status,
+                    priority,
+                    assignee_agent_id: assignee_id,
+                    assignee_user_id: None,
+                    due_at: None,
+                    estimate_hours: None,
+                    evidence: None,
+                    tag_ids: None,
+                    position: None,
+                };
+                let access = match authed.access {
+                    Access::AgentScope => Access::AgentScope,
+                    Access::Role(_) => Access::Role(Permission::TasksCreate),
+                };
+                let result = self
+                    .state
+                    .boards
+                    .create_task(&authed.ctx, self.board, input, access)
+                    .await;
+                self.reply(id.as_deref(), result).await?;
+            }
+        }
+        Ok(cursor)
+    }
+
+    async fn reply(
+        &mut self,
+        id: Option<&str>,
+        result: Result<mc_domain::boards::Task>,
+    ) -> Result<(), Close> {
+        let frame = match result {
+            Ok(task) => protocol::ack(id, &serde_json::to_value(&task).unwrap_or_default()),
+            Err(err) => protocol::domain_error(id, &err),
+        };
+        self.send(frame).await
+    }
+
+    async fn still_allowed(state: &RelayState, authed: &Authed) -> bool {
+        let identity = &state.identity;
+        match identity.authenticate(&authed.token).await {
+            Ok(principal) => identity
+                .org_context(&principal, Some(authed.ctx.org_id))
+                .await
+                .is_ok_and(|now| now.role.can(Permission::BoardsRead)),
+            // Our own outage is not a revocation.
+            Err(Error::ServiceUnavailable { .. }) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+/// Per-socket frame allowance: `rate` per second sustained, bursts of twice that.
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate);
+        Self {
+            rate,
+            capacity: rate * 2.0,
+            tokens: rate * 2.0,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
