@@ -97,10 +97,11 @@ impl RelayState {
 
 /// The HTTP application of this service.
 pub fn router(state: RelayState) -> Router {
+    let probe = state.infra.probe.clone();
     Router::new()
         .route("/ws/board/{board_id}/sync", get(board_sync::upgrade))
-        .with_state(state.clone())
-        .merge(mc_web::ops::routes(state.infra.probe.clone()))
+        .with_state(state)
+        .merge(mc_web::ops::routes(probe))
         .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
 }
 

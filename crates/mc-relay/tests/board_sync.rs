@@ -137,7 +137,7 @@ async fn state_then_every_rest_change_with_its_seq_and_actor() {
     assert_eq!(frame["type"], "task.updated");
     assert_eq!(frame["task_id"], tid);
     assert_eq!(frame["changes"]["priority"], "critical");
-    assert_eq!(frame["updated_by"]["name"].as_str().is_some(), true);
+    assert!(frame["updated_by"]["name"].as_str().is_some());
     assert_eq!(frame["seq"].as_i64().unwrap(), state_seq + 2);
 
     stack
