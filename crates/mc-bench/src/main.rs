@@ -5,6 +5,7 @@
 // A report generator: printing Markdown to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod live;
 mod report;
 mod rls;
 mod stats;
@@ -16,6 +17,10 @@ usage: mc-bench <command> [args]
 
   rls <database-url>                      RLS overhead on an indexed lookup
   login <api-url> <email> <password> <n>  sequential login latency (argon2id)
+  fanout <relay-ws> <api> <token> <board> <sockets> <rate> <secs> <relay-pid>
+                                          board sync fan-out on one relay
+  sse <api> <token> <board> <streams> <rate> <secs>
+                                          SSE delivery and replay
   report <file> <section>                 replace <section> of <file> with stdin
 ";
 
@@ -36,6 +41,30 @@ fn main() -> ExitCode {
             ["rls", url] => rls::run(url).await,
             ["login", api, email, password, n] => {
                 stats::login(api, email, password, n.parse()?).await
+            }
+            ["fanout", relay, api, token, board, sockets, rate, secs, pid] => {
+                live::fanout(
+                    relay,
+                    api,
+                    token,
+                    board,
+                    sockets.parse()?,
+                    rate.parse()?,
+                    secs.parse()?,
+                    pid.parse()?,
+                )
+                .await
+            }
+            ["sse", api, token, board, streams, rate, secs] => {
+                live::sse(
+                    api,
+                    token,
+                    board,
+                    streams.parse()?,
+                    rate.parse()?,
+                    secs.parse()?,
+                )
+                .await
             }
             ["report", file, section] => report::splice(file, section),
             _ => {

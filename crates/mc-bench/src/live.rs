@@ -1,0 +1,354 @@
+//! Live delivery benchmarks: board sync fan-out over WebSockets and SSE streams.
+//!
+//! Events are produced by creating tasks over REST at a steady rate; each task's title
+//! carries its index, so a receiver can compute REST-request-start → frame-received
+//! latency without parsing the whole frame.
+
+use crate::stats::summarize;
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+const MARK: &str = "\"title\":\"ev-";
+
+/// Clock shared by publisher and receivers.
+struct Clock {
+    start: Instant,
+    sent_at_us: Vec<AtomicU64>,
+}
+
+impl Clock {
+    fn new(events: usize) -> Arc<Self> {
+        Arc::new(Self {
+            start: Instant::now(),
+            sent_at_us: (0..events).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// Latency of event `text` (by its title index), if it is one of ours.
+    fn latency(&self, text: &str) -> Option<Duration> {
+        let at = text.find(MARK)? + MARK.len();
+        let digits: String = text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let index: usize = digits.parse().ok()?;
+        let sent = self.sent_at_us.get(index)?.load(Ordering::Acquire);
+        Some(Duration::from_micros(self.now_us().saturating_sub(sent)))
+    }
+}
+
+/// Creates `events` tasks at `rate` per second; returns when done.
+async fn publish(
+    api: &str,
+    token: &str,
+    board: &str,
+    events: usize,
+    rate: u32,
+    clock: Arc<Clock>,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let url = format!("{api}/api/v1/boards/{board}/tasks");
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut inflight = futures::stream::FuturesUnordered::new();
+    for i in 0..events {
+        tick.tick().await;
+        clock.sent_at_us[i].store(clock.now_us(), Ordering::Release);
+        let request = http
+            .post(&url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({"title": format!("ev-{i}")}))
+            .send();
+        inflight.push(async move {
+            let r = request.await?;
+            if !r.status().is_success() {
+                bail!("POST task: {}", r.status());
+            }
+            anyhow::Ok(())
+        });
+        // Keep the request rate steady even when one is slow.
+        while inflight.len() > 16 {
+            inflight.next().await.transpose()?;
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")
+}
+
+struct Received {
+    latencies: Vec<Duration>,
+    closed_early: bool,
+}
+
+/// `mc-bench fanout`: `sockets` board sockets on one relay, `rate` events/s for `secs`.
+#[allow(clippy::too_many_arguments)]
+pub async fn fanout(
+    relay: &str,
+    api: &str,
+    token: &str,
+    board: &str,
+    sockets: usize,
+    rate: u32,
+    secs: u64,
+    relay_pid: u32,
+) -> anyhow::Result<()> {
+    let events = (u64::from(rate) * secs) as usize;
+    let clock = Clock::new(events);
+    let rss_before = rss_kib(relay_pid)?;
+    let url = format!("{relay}/ws/board/{board}/sync");
+    let ready = Arc::new(AtomicUsize::new(0));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Received>();
+    let connect_started = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    for _ in 0..sockets {
+        let url = url.clone();
+        let token = token.to_owned();
+        let clock = clock.clone();
+        let ready = ready.clone();
+        let done = done_tx.clone();
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let permit = gate.acquire_owned().await;
+            let Some(mut ws) = board_handshake(&url, &token).await else {
+                let _ = done.send(Received {
+                    latencies: Vec::new(),
+                    closed_early: true,
+                });
+                return;
+            };
+            drop(permit);
+            ready.fetch_add(1, Ordering::AcqRel);
+            let mut latencies = Vec::with_capacity(events);
+            let mut closed_early = false;
+            while latencies.len() < events {
+                match tokio::time::timeout(Duration::from_secs(secs + 60), ws.next()).await {
+                    Ok(Some(Ok(Message::Text(text)))) => {
+                        if let Some(l) = clock.latency(text.as_str()) {
+                            latencies.push(l);
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => {
+                        closed_early = true;
+                        break;
+                    }
+                }
+            }
+            let _ = done.send(Received {
+                latencies,
+                closed_early,
+            });
+            let _ = ws.close(None).await;
+        });
+    }
+    drop(done_tx);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while ready.load(Ordering::Acquire) < sockets {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {sockets} sockets connected",
+                ready.load(Ordering::Acquire)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connect_secs = connect_started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_idle = rss_kib(relay_pid)?;
+    let per_socket_kib = (rss_idle.saturating_sub(rss_before)) as f64 / sockets as f64;
+
+    let publish_started = Instant::now();
+    publish(api, token, board, events, rate, clock.clone()).await?;
+    let mut all = Vec::with_capacity(events * sockets);
+    let mut closed = 0usize;
+    while let Some(r) = done_rx.recv().await {
+        closed += usize::from(r.closed_early);
+        all.extend(r.latencies);
+    }
+    let elapsed = publish_started.elapsed().as_secs_f64();
+    let expected = events * sockets;
+    let delivered = all.len();
+    let s = summarize(all);
+    println!(
+        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {closed} | {per_socket_kib:.1} | {connect_secs:.1} |",
+        delivered as f64 / elapsed,
+        s.p50,
+        s.p99,
+        s.max,
+    );
+    Ok(())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects, authenticates and waits for `board.state`.
+async fn board_handshake(url: &str, token: &str) -> Option<Socket> {
+    // Small buffers: the client side of 10,000 sockets shares this machine.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+        .await
+        .ok()?;
+    let auth = serde_json::json!({"type": "auth", "token": token}).to_string();
+    ws.send(Message::text(auth)).await.ok()?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str().contains("\"board.state\"") => {
+                return Some(ws);
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return None,
+        }
+    }
+}
+
+/// `mc-bench sse`: `streams` SSE streams, `rate` events/s for `secs`, then the time a new
+/// stream takes to replay everything it missed.
+pub async fn sse(
+    api: &str,
+    token: &str,
+    board: &str,
+    streams: usize,
+    rate: u32,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let events = (u64::from(rate) * secs) as usize;
+    let clock = Clock::new(events);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let url = format!("{api}/api/v1/events/stream?board_id={board}&event_type=task.created");
+    let latest: i64 = {
+        let page: serde_json::Value = http
+            .get(format!("{api}/api/v1/events?limit=1"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        page["items"][0]["seq"].as_i64().unwrap_or(0)
+    };
+    let ready = Arc::new(AtomicUsize::new(0));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Received>();
+    for _ in 0..streams {
+        let http = http.clone();
+        let url = url.clone();
+        let token = token.to_owned();
+        let clock = clock.clone();
+        let ready = ready.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(events);
+            let response = http.get(&url).bearer_auth(&token).send().await;
+            let Ok(mut response) = response else {
+                let _ = done.send(Received {
+                    latencies,
+                    closed_early: true,
+                });
+                return;
+            };
+            ready.fetch_add(1, Ordering::AcqRel);
+            let mut buffer = String::new();
+            let mut closed_early = false;
+            while latencies.len() < events {
+                match tokio::time::timeout(Duration::from_secs(secs + 60), response.chunk()).await {
+                    Ok(Ok(Some(bytes))) => {
+                        buffer.push_str(&String::from_utf8_lossy(&bytes));
+                        while let Some(end) = buffer.find("\n\n") {
+                            let block: String = buffer.drain(..end + 2).collect();
+                            if let Some(l) = clock.latency(&block) {
+                                latencies.push(l);
+                            }
+                        }
+                    }
+                    _ => {
+                        closed_early = true;
+                        break;
+                    }
+                }
+            }
+            let _ = done.send(Received {
+                latencies,
+                closed_early,
+            });
+        });
+    }
+    drop(done_tx);
+    while ready.load(Ordering::Acquire) < streams {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    publish(api, token, board, events, rate, clock.clone()).await?;
+    let mut all = Vec::new();
+    let mut closed = 0;
+    while let Some(r) = done_rx.recv().await {
+        closed += usize::from(r.closed_early);
+        all.extend(r.latencies);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let delivered = all.len();
+    let s = summarize(all);
+    println!(
+        "| {streams} streams, {rate} events/s for {secs} s | {delivered} of {} | {:.0} | {:.1} | {:.1} | {:.1} | {closed} |",
+        events * streams,
+        delivered as f64 / elapsed,
+        s.p50,
+        s.p99,
+        s.max,
+    );
+
+    // Replay: a stream that was away for all of the above catches up.
+    let replay_started = Instant::now();
+    let mut response = http
+        .get(&url)
+        .bearer_auth(token)
+        .header("last-event-id", latest.to_string())
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut seen = 0usize;
+    let mut buffer = String::new();
+    while seen < events {
+        let Some(bytes) = tokio::time::timeout(Duration::from_secs(60), response.chunk()).await??
+        else {
+            bail!("replay stream ended after {seen} events");
+        };
+        buffer.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            if block.contains(MARK) {
+                seen += 1;
+            }
+        }
+    }
+    println!(
+        "\nReplay of {events} missed events after reconnect (`Last-Event-ID`): caught up in {:.0} ms.",
+        replay_started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
