@@ -76,4 +76,6 @@ typed_id! {
     CommentId;
     /// An approval.
     ApprovalId;
+    /// A queued job.
+    JobId;
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod infra;
+pub mod jobs;
 pub mod pagination;
 pub mod ratelimit;
 pub mod redis;

@@ -1,0 +1,391 @@
+//! SQL of the job queue. Every function takes an executor; the worker and admin tooling
+//! call them inside `begin_system` transactions (jobs span tenants).
+
+use super::model::{Claimed, Job, JobPriority, JobState, NewJob, backoff};
+use crate::error::{Error, Result};
+use crate::ids::{JobId, OrgId};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+const COLUMNS: &str = "id, organization_id, kind, queue, priority, payload, state, run_at, attempts, \
+     max_attempts, timeout_ms, idempotency_key, lease_holder, lease_expires_at, errors, result, \
+     enqueued_at, started_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: JobId,
+    organization_id: Option<OrgId>,
+    kind: String,
+    queue: String,
+    priority: i16,
+    payload: serde_json::Value,
+    state: JobState,
+    run_at: DateTime<Utc>,
+    attempts: i32,
+    max_attempts: i32,
+    timeout_ms: i32,
+    idempotency_key: Option<String>,
+    lease_holder: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    errors: serde_json::Value,
+    result: Option<serde_json::Value>,
+    enqueued_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<JobRow> for Job {
+    fn from(r: JobRow) -> Self {
+        Job {
+            id: r.id,
+            organization_id: r.organization_id,
+            kind: r.kind,
+            queue: r.queue,
+            priority: JobPriority::from_rank(r.priority),
+            payload: r.payload,
+            state: r.state,
+            run_at: r.run_at,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            timeout_ms: r.timeout_ms,
+            idempotency_key: r.idempotency_key,
+            lease_holder: r.lease_holder,
+            lease_expires_at: r.lease_expires_at,
+            errors: r.errors,
+            result: r.result,
+            enqueued_at: r.enqueued_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+fn timeout_ms(job: &NewJob) -> Result<i32> {
+    let ms = job.timeout.as_millis();
+    if !(100..=86_400_000).contains(&ms) {
+        return Err(Error::invalid_field(
+            "timeout",
+            "must be between 100 ms and 24 h",
+        ));
+    }
+    Ok(i32::try_from(ms).unwrap_or(i32::MAX))
+}
+
+/// Enqueues one job; with an idempotency key that already exists, returns the existing
+/// job instead (`false`).
+pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> Result<(Job, bool)> {
+    let sql = format!(
+        "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
+                           timeout_ms, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9, $10)
+         ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let inserted: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(JobId::generate())
+        .bind(job.organization_id)
+        .bind(&job.kind)
+        .bind(&job.queue)
+        .bind(job.priority.rank())
+        .bind(&job.payload)
+        .bind(job.run_at)
+        .bind(job.max_attempts)
+        .bind(timeout_ms(job)?)
+        .bind(&job.idempotency_key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = inserted {
+        return Ok((row.into(), true));
+    }
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE kind = $1 AND idempotency_key = $2");
+    let existing: JobRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&job.kind)
+        .bind(&job.idempotency_key)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((existing.into(), false))
+}
+
+/// Enqueues many jobs in one statement; duplicates by idempotency key are skipped.
+/// Returns how many were inserted.
+pub async fn insert_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut orgs = Vec::with_capacity(jobs.len());
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut queues = Vec::with_capacity(jobs.len());
+    let mut priorities = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut run_ats = Vec::with_capacity(jobs.len());
+    let mut max_attempts = Vec::with_capacity(jobs.len());
+    let mut timeouts = Vec::with_capacity(jobs.len());
+    let mut keys = Vec::with_capacity(jobs.len());
+    let now = Utc::now();
+    for job in jobs {
+        ids.push(JobId::generate().0);
+        orgs.push(job.organization_id.map(|o| o.0));
+        kinds.push(job.kind.clone());
+        queues.push(job.queue.clone());
+        priorities.push(job.priority.rank());
+        payloads.push(job.payload.clone());
+        run_ats.push(job.run_at.unwrap_or(now));
+        max_attempts.push(job.max_attempts);
+        timeouts.push(timeout_ms(job)?);
+        keys.push(job.idempotency_key.clone());
+    }
+    let done = sqlx::query(
+        "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
+                           timeout_ms, idempotency_key)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::smallint[],
+                              $6::jsonb[], $7::timestamptz[], $8::int[], $9::int[], $10::text[])
+         ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+    )
+    .bind(ids)
+    .bind(orgs)
+    .bind(kinds)
+    .bind(queues)
+    .bind(priorities)
+    .bind(payloads)
+    .bind(run_ats)
+    .bind(max_attempts)
+    .bind(timeouts)
+    .bind(keys)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Claims up to `limit` runnable jobs of `queues`, strictly by priority then `run_at`,
+/// skipping rows other workers are claiming. Each gets a fresh lease of its own timeout
+/// plus `lease_slack`.
+pub async fn claim(
+    conn: &mut PgConnection,
+    worker: &str,
+    queues: &[String],
+    limit: i64,
+    lease_slack: std::time::Duration,
+) -> Result<Vec<Claimed>> {
+    let sql = format!(
+        "WITH next AS (
+             SELECT id FROM jobs
+             WHERE state = 'pending' AND run_at <= now() AND queue = ANY($2)
+             ORDER BY priority, run_at, id
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE jobs j
+         SET state = 'running', attempts = j.attempts + 1, lease_holder = $1,
+             lease_token = gen_random_uuid(), started_at = now(),
+             lease_expires_at = now() + make_interval(secs => (j.timeout_ms / 1000.0) + $4)
+         FROM next WHERE j.id = next.id
+         RETURNING j.lease_token, {}",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("j.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    #[derive(sqlx::FromRow)]
+    struct ClaimRow {
+        lease_token: Uuid,
+        #[sqlx(flatten)]
+        job: JobRow,
+    }
+    let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(worker)
+        .bind(queues)
+        .bind(limit)
+        .bind(lease_slack.as_secs_f64())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut claimed: Vec<Claimed> = rows
+        .into_iter()
+        .map(|r| Claimed {
+            job: r.job.into(),
+            lease_token: r.lease_token,
+        })
+        .collect();
+    // UPDATE ... RETURNING does not keep the CTE's order.
+    claimed.sort_by_key(|c| (c.job.priority.rank(), c.job.run_at, c.job.id.0));
+    Ok(claimed)
+}
+
+/// Extends the leases still held; returns the tokens that are no longer held (the job was
+/// reclaimed or cancelled), whose runs should stop.
+pub async fn heartbeat(
+    ex: impl PgExecutor<'_>,
+    tokens: &[Uuid],
+    lease_slack: std::time::Duration,
+) -> Result<Vec<Uuid>> {
+    let held: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE jobs
+         SET lease_expires_at = now() + make_interval(secs => (timeout_ms / 1000.0) + $2)
+         WHERE lease_token = ANY($1) AND state = 'running'
+         RETURNING lease_token",
+    )
+    .bind(tokens)
+    .bind(lease_slack.as_secs_f64())
+    .fetch_all(ex)
+    .await?;
+    Ok(tokens
+        .iter()
+        .filter(|t| !held.contains(t))
+        .copied()
+        .collect())
+}
+
+/// Completes jobs whose leases are still held; returns the ids completed. A stale worker's
+/// token matches nothing, so it cannot complete a job it lost.
+pub async fn complete(
+    ex: impl PgExecutor<'_>,
+    done: &[(Uuid, Option<serde_json::Value>)],
+) -> Result<Vec<JobId>> {
+    let tokens: Vec<Uuid> = done.iter().map(|(t, _)| *t).collect();
+    let results: Vec<Option<serde_json::Value>> = done.iter().map(|(_, r)| r.clone()).collect();
+    let ids: Vec<JobId> = sqlx::query_scalar("SELECT job_complete($1, $2)")
+        .bind(tokens)
+        .bind(results)
+        .fetch_all(ex)
+        .await?;
+    Ok(ids)
+}
+
+/// What happened to a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Scheduled for another attempt.
+    Retrying,
+    /// Out of attempts (or not retryable): dead-lettered.
+    Dead,
+    /// The lease was no longer held; nothing changed.
+    LeaseLost,
+}
+
+/// Records a failed attempt (`attempts` is the job's count, this attempt included);
+/// retries after the FR-3 backoff unless attempts are used up or `retryable` is false, in
+/// which case the job is dead-lettered with its history.
+pub async fn fail(
+    conn: &mut PgConnection,
+    token: Uuid,
+    attempts: i32,
+    worker: &str,
+    error: &str,
+    retryable: bool,
+) -> Result<FailOutcome> {
+    let delay = backoff(attempts).as_secs_f64();
+    let row: Option<(String,)> = sqlx::query_as(
+        "UPDATE jobs
+         SET state = CASE WHEN $4 AND attempts < max_attempts THEN 'pending' ELSE 'dead' END,
+             run_at = CASE WHEN $4 AND attempts < max_attempts
+                           THEN now() + make_interval(secs => $5) ELSE run_at END,
+             finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END,
+             errors = errors || jsonb_build_array(jsonb_build_object(
+                 'attempt', attempts, 'error', $3::text, 'at', now(), 'worker', $2::text)),
+             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+         WHERE lease_token = $1 AND state = 'running'
+         RETURNING state",
+    )
+    .bind(token)
+    .bind(worker)
+    .bind(truncate(error))
+    .bind(retryable)
+    .bind(delay)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => FailOutcome::LeaseLost,
+        Some((state,)) if state == "dead" => FailOutcome::Dead,
+        Some(_) => FailOutcome::Retrying,
+    })
+}
+
+/// Gives running jobs back to the queue (a draining worker that could not finish them),
+/// without counting the attempt as failed.
+pub async fn release(ex: impl PgExecutor<'_>, tokens: &[Uuid]) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE jobs
+         SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+         WHERE lease_token = ANY($1) AND state = 'running'",
+    )
+    .bind(tokens)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Returns jobs whose lease lapsed (their worker died) to the queue, or dead-letters them
+/// when that was their last attempt. Returns how many were reclaimed.
+pub async fn reclaim_expired(ex: impl PgExecutor<'_>) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE jobs
+         SET state = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'dead' END,
+             run_at = now(),
+             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
+             errors = errors || jsonb_build_array(jsonb_build_object(
+                 'attempt', attempts, 'error', 'lease expired: the worker stopped heartbeating',
+                 'at', now(), 'worker', lease_holder)),
+             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+         WHERE state = 'running' AND lease_expires_at < now()",
+    )
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Cancels a pending or running job; `false` when it already finished.
+pub async fn cancel(ex: impl PgExecutor<'_>, id: JobId) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = now(),
+             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+         WHERE id = $1 AND state IN ('pending', 'running')",
+    )
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts dead (or cancelled) jobs back in the queue with a fresh set of attempts, keeping
+/// their error history. With `ids` empty, every dead job of `kind` (or all) is replayed.
+pub async fn replay(ex: impl PgExecutor<'_>, ids: &[JobId], kind: Option<&str>) -> Result<u64> {
+    let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL
+         WHERE state = 'dead'
+           AND (cardinality($1::uuid[]) = 0 OR id = ANY($1))
+           AND ($2::text IS NULL OR kind = $2)",
+    )
+    .bind(ids)
+    .bind(kind)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One job.
+pub async fn get(ex: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+/// Job counts by priority and state (terminal states included).
+pub async fn depth(ex: impl PgExecutor<'_>) -> Result<Vec<(JobPriority, JobState, i64)>> {
+    let rows: Vec<(i16, JobState, i64)> = sqlx::query_as(
+        "SELECT priority, state, count(*) FROM jobs GROUP BY priority, state ORDER BY 1, 2",
+    )
+    .fetch_all(ex)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(p, s, n)| (JobPriority::from_rank(p), s, n))
+        .collect())
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(4000).collect()
+}

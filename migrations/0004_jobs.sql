@@ -1,0 +1,78 @@
+-- Durable job queue (issue 5): strict four-tier priority, run_at scheduling, leases with
+-- heartbeat and reclaim, retries with backoff, dead letters, idempotency keys.
+--
+-- States: pending -> running -> completed | pending (retry) | dead; pending|running ->
+-- cancelled. A running job is held by exactly one lease (holder + token); only that
+-- lease may finish it.
+
+CREATE TABLE jobs (
+    id                uuid PRIMARY KEY,
+    -- NULL for system jobs (sweepers); set for work done on behalf of a tenant.
+    organization_id   uuid REFERENCES organizations(id) ON DELETE CASCADE,
+    kind              text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.]{0,99}$'),
+    queue             text NOT NULL DEFAULT 'default' CHECK (queue ~ '^[a-z][a-z0-9_-]{0,62}$'),
+    -- 0 critical, 1 high, 2 medium, 3 low: ascending order is dequeue order.
+    priority          smallint NOT NULL CHECK (priority BETWEEN 0 AND 3),
+    payload           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    state             text NOT NULL DEFAULT 'pending'
+                      CHECK (state IN ('pending', 'running', 'completed', 'dead', 'cancelled')),
+    run_at            timestamptz NOT NULL DEFAULT now(),
+    attempts          integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts      integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 100),
+    timeout_ms        integer NOT NULL CHECK (timeout_ms BETWEEN 100 AND 86400000),
+    idempotency_key   text CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    lease_holder      text,
+    lease_token       uuid,
+    lease_expires_at  timestamptz,
+    -- One entry per failed attempt: {attempt, error, at, worker}.
+    errors            jsonb NOT NULL DEFAULT '[]'::jsonb,
+    result            jsonb,
+    enqueued_at       timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    finished_at       timestamptz,
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CHECK ((state = 'running') = (lease_token IS NOT NULL))
+);
+-- Enqueueing the same (kind, key) twice gives one job.
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (kind, idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- The dequeue order, only over runnable rows.
+CREATE INDEX jobs_ready ON jobs (queue, priority, run_at, id) WHERE state = 'pending';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_state ON jobs (state, kind, enqueued_at DESC, id DESC);
+CREATE INDEX jobs_org ON jobs (organization_id, enqueued_at DESC, id DESC) WHERE organization_id IS NOT NULL;
+CREATE TRIGGER jobs_updated_at BEFORE UPDATE ON jobs
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+ALTER TABLE jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE jobs FORCE ROW LEVEL SECURITY;
+-- Tenants see their own jobs; the worker and admin tooling run as mc_system (BYPASSRLS).
+CREATE POLICY tenant ON jobs
+    USING (organization_id = app_current_org())
+    WITH CHECK (organization_id = app_current_org());
+
+-- Wakes idle workers when jobs arrive (one notification per statement and queue);
+-- retries, replays and delayed jobs are found by the workers' polling.
+CREATE FUNCTION jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mc_jobs', q.queue)
+    FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'pending') q;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_notify AFTER INSERT ON jobs
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_notify();
+
+-- Completion by lease token, callable from any role and inside a job's own transaction
+-- (so its effects and its completion commit together); the token is the credential.
+CREATE FUNCTION job_complete(p_tokens uuid[], p_results jsonb[])
+    RETURNS SETOF uuid
+    LANGUAGE sql SECURITY DEFINER SET search_path = public
+AS $$
+    UPDATE jobs j
+    SET state = 'completed', result = d.result, finished_at = now(),
+        lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+    FROM unnest(p_tokens, p_results) AS d(token, result)
+    WHERE j.lease_token = d.token AND j.state = 'running'
+    RETURNING j.id
+$$;
+ALTER FUNCTION job_complete(uuid[], jsonb[]) OWNER TO mc_system;
