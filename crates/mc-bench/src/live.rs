@@ -60,29 +60,26 @@ async fn publish(
     let url = format!("{api}/api/v1/boards/{board}/tasks");
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut inflight = futures::stream::FuturesUnordered::new();
+    let mut inflight = Vec::with_capacity(events);
     for i in 0..events {
         tick.tick().await;
-        clock.sent_at_us[i].store(clock.now_us(), Ordering::Release);
         let request = http
             .post(&url)
             .bearer_auth(token)
-            .json(&serde_json::json!({"title": format!("ev-{i}")}))
-            .send();
-        inflight.push(async move {
-            let r = request.await?;
+            .json(&serde_json::json!({"title": format!("ev-{i}")}));
+        let clock = clock.clone();
+        // Spawned, so each request starts now rather than when someone polls it.
+        inflight.push(tokio::spawn(async move {
+            clock.sent_at_us[i].store(clock.now_us(), Ordering::Release);
+            let r = request.send().await?;
             if !r.status().is_success() {
                 bail!("POST task: {}", r.status());
             }
             anyhow::Ok(())
-        });
-        // Keep the request rate steady even when one is slow.
-        while inflight.len() > 16 {
-            inflight.next().await.transpose()?;
-        }
+        }));
     }
-    while let Some(r) = inflight.next().await {
-        r?;
+    for handle in inflight {
+        handle.await??;
     }
     Ok(())
 }
