@@ -76,3 +76,61 @@ AS $$
     RETURNING j.id
 $$;
 ALTER FUNCTION job_complete(uuid[], jsonb[]) OWNER TO mc_system;
+
+-- Event-log retention: drops monthly partitions that end at or before the cutoff
+-- (PROACTIVITY_EVENT_TTL_DAYS); run by the worker as the table owner.
+CREATE FUNCTION drop_agent_event_partitions_before(p_cutoff timestamptz)
+    RETURNS SETOF text
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN
+        SELECT c.relname::text AS name
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'agent_events'::regclass
+          AND c.relname ~ '^agent_events_[0-9]{6}$'
+        ORDER BY c.relname
+    LOOP
+        IF (to_date(substr(part.name, 14), 'YYYYMM') + interval '1 month') <= p_cutoff THEN
+            EXECUTE format('DROP TABLE %I', part.name);
+            RETURN NEXT part.name;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Recurring (cron, UTC) and one-shot schedules that enqueue jobs. A due schedule is
+-- claimed with SKIP LOCKED, its job enqueued with the idempotency key
+-- schedule:{id}:{tick}, and next_run_at advanced in the same transaction: one job per
+-- tick however many workers run.
+CREATE TABLE job_schedules (
+    id              uuid PRIMARY KEY,
+    organization_id uuid REFERENCES organizations(id) ON DELETE CASCADE,
+    name            text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind            text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.]{0,99}$'),
+    payload         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    priority        smallint NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 3),
+    queue           text NOT NULL DEFAULT 'default',
+    cron            text,
+    run_once_at     timestamptz,
+    enabled         boolean NOT NULL DEFAULT true,
+    next_run_at     timestamptz,
+    last_run_at     timestamptz,
+    last_job_id     uuid,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK ((cron IS NULL) <> (run_once_at IS NULL))
+);
+-- System schedules (no organization) have globally unique names; tenant ones per org.
+CREATE UNIQUE INDEX job_schedules_system_name ON job_schedules (name) WHERE organization_id IS NULL;
+CREATE UNIQUE INDEX job_schedules_org_name ON job_schedules (organization_id, name) WHERE organization_id IS NOT NULL;
+CREATE INDEX job_schedules_due ON job_schedules (next_run_at) WHERE enabled;
+CREATE TRIGGER job_schedules_updated_at BEFORE UPDATE ON job_schedules
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+ALTER TABLE job_schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE job_schedules FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON job_schedules
+    USING (organization_id = app_current_org())
+    WITH CHECK (organization_id = app_current_org());

@@ -769,10 +769,73 @@ simple_service_config!(
     /// Configuration of `mc-rules` (rule-engine consumer; the address serves health and metrics).
     RulesConfig, "mc-rules", "MC_RULES_ADDR", "127.0.0.1:9102"
 );
-simple_service_config!(
-    /// Configuration of `mc-worker` (job worker; the address serves health and metrics).
-    WorkerConfig, "mc-worker", "MC_WORKER_ADDR", "127.0.0.1:9103"
-);
+/// Configuration of `mc-worker` (job worker; the address serves health and metrics).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `MC_WORKER_ADDR`: listen address (default 127.0.0.1:9103).
+    pub addr: SocketAddr,
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// `MC_WORKER_CONCURRENCY`: jobs run at once (default 8).
+    pub concurrency: usize,
+    /// `MC_WORKER_QUEUES`: comma-separated queues served (default `default`).
+    pub queues: Vec<String>,
+    /// `MC_WORKER_POLL_INTERVAL_MS`: polling period without notifications; also how
+    /// often lapsed leases are reclaimed and schedules fire (default 1000).
+    pub poll_interval: Duration,
+    /// `PROACTIVITY_EVENT_TTL_DAYS`: event-log retention (default 90).
+    pub event_ttl_days: u32,
+}
+
+impl ServiceConfig for WorkerConfig {
+    const SERVICE: &'static str = "mc-worker";
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let addr = read_addr(&mut r, "MC_WORKER_ADDR", "127.0.0.1:9103");
+        let common = CommonConfig::read(&mut r);
+        let concurrency: usize = r.or_default("MC_WORKER_CONCURRENCY", 8, "a number of jobs");
+        if !(1..=1024).contains(&concurrency) {
+            r.problem("MC_WORKER_CONCURRENCY must be 1-1024");
+        }
+        let queues_raw: String =
+            r.or_default("MC_WORKER_QUEUES", "default".to_owned(), "queue names");
+        let queues: Vec<String> = queues_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if queues.is_empty() {
+            r.problem("MC_WORKER_QUEUES must name at least one queue");
+        }
+        let poll_ms: u64 = r.or_default("MC_WORKER_POLL_INTERVAL_MS", 1000, "milliseconds");
+        if !(10..=60_000).contains(&poll_ms) {
+            r.problem("MC_WORKER_POLL_INTERVAL_MS must be 10-60000");
+        }
+        let event_ttl_days: u32 = r.or_default("PROACTIVITY_EVENT_TTL_DAYS", 90, "days");
+        if event_ttl_days < 31 {
+            r.problem("PROACTIVITY_EVENT_TTL_DAYS must be at least 31 (partitions are monthly)");
+        }
+        r.finish(Self::SERVICE)?;
+        Ok(Self {
+            addr,
+            common: common.expect("finish() reports missing values"),
+            concurrency: concurrency.clamp(1, 1024),
+            queues,
+            poll_interval: Duration::from_millis(poll_ms.clamp(10, 60_000)),
+            event_ttl_days,
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}
 
 #[cfg(test)]
 mod tests {

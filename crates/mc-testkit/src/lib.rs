@@ -102,6 +102,10 @@ pub fn worker_config(common: CommonConfig) -> WorkerConfig {
     WorkerConfig {
         addr: any_port(),
         common,
+        concurrency: 4,
+        queues: vec!["default".into()],
+        poll_interval: std::time::Duration::from_millis(100),
+        event_ttl_days: 90,
     }
 }
 

@@ -3,7 +3,11 @@
 use anyhow::Context;
 use axum::Router;
 use mc_domain::config::{ServiceConfig, WorkerConfig};
+use mc_domain::db::begin_system;
 use mc_domain::infra::Infra;
+use mc_domain::jobs::schedules::{self, ScheduleSpec, Timing};
+use mc_domain::jobs::worker::{Worker, WorkerOptions};
+use mc_domain::jobs::{Job, JobPriority, Registry, system};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +16,52 @@ pub fn router(infra: &Infra) -> Router {
     Router::new()
         .merge(mc_web::ops::routes(infra.probe.clone()))
         .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
+}
+
+/// Job kinds this worker runs.
+pub fn registry() -> Registry {
+    system::register(Registry::new())
+}
+
+/// Mission Control's own recurring jobs.
+pub fn system_schedules(config: &WorkerConfig) -> Vec<ScheduleSpec> {
+    let spec = |name: &str, kind: &str, payload: serde_json::Value, cron: &str| ScheduleSpec {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        payload,
+        priority: JobPriority::Low,
+        timing: Timing::Cron(cron.to_owned()),
+        organization_id: None,
+    };
+    vec![
+        spec(
+            "system.token_cleanup",
+            system::TokenCleanup::KIND,
+            serde_json::json!(null),
+            "17 * * * *",
+        ),
+        spec(
+            "system.org_purge",
+            system::OrgPurge::KIND,
+            serde_json::json!(null),
+            "*/10 * * * *",
+        ),
+        spec(
+            "system.event_partitions",
+            system::EventPartitions::KIND,
+            serde_json::json!({ "ttl_days": config.event_ttl_days }),
+            "23 3 * * *",
+        ),
+    ]
+}
+
+async fn install_schedules(infra: &Infra, config: &WorkerConfig) -> anyhow::Result<()> {
+    let mut tx = begin_system(&infra.pool).await?;
+    for spec in system_schedules(config) {
+        schedules::upsert_system(&mut tx, &spec).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Runs the service on `listener` until `shutdown` fires.
@@ -23,12 +73,40 @@ pub async fn run(
     let infra = Infra::connect(WorkerConfig::SERVICE, &config.common)
         .await
         .context("connecting to Postgres and Redis")?;
-    mc_web::serve::serve(
+    install_schedules(&infra, &config)
+        .await
+        .context("installing the system schedules")?;
+    let options = WorkerOptions {
+        concurrency: config.concurrency,
+        queues: config.queues.clone(),
+        poll_interval: config.poll_interval,
+        drain_timeout: config.common.shutdown_grace,
+        ..WorkerOptions::new(format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+    };
+    let worker = Worker::new(infra.pool.clone(), registry(), options);
+    let jobs = tokio::spawn(worker.run(shutdown.clone()));
+    let served = mc_web::serve::serve(
         listener,
         router(&infra),
-        shutdown,
+        shutdown.clone(),
         config.common.shutdown_grace,
     )
     .await
-    .context("serving HTTP")
+    .context("serving HTTP");
+    shutdown.cancel();
+    jobs.await
+        .context("the job runner panicked")?
+        .context("the job runner failed")?;
+    served
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into())
 }

@@ -8,6 +8,8 @@
 
 pub mod model;
 pub mod repo;
+pub mod schedules;
+pub mod system;
 pub mod worker;
 
 pub use model::{Claimed, Job as JobRecord, JobPriority, JobState, NewJob, backoff};
@@ -61,6 +63,13 @@ impl From<crate::Error> for JobError {
             | crate::Error::Forbidden(_) => JobError::Fatal(err.to_string()),
             other => JobError::Retry(format!("{other:#}")),
         }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(err: sqlx::Error) -> Self {
+        // Database trouble is usually transient (restarts, failovers): retry.
+        JobError::Retry(format!("database: {err}"))
     }
 }
 

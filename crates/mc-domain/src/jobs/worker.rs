@@ -195,8 +195,13 @@ impl Worker {
         Ok(claimed)
     }
 
-    /// Periodic upkeep: reclaim lapsed leases, publish queue depth.
+    /// Periodic upkeep: reclaim lapsed leases, fire due schedules, publish queue depth.
     async fn maintain(&self) {
+        match as_system!(&self.pool, |c| super::schedules::fire_due(c, 100)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(fired = n, "schedules fired"),
+            Err(err) => tracing::warn!(error = %err, "firing schedules failed"),
+        }
         match as_system!(&self.pool, |c| repo::reclaim_expired(c)).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(reclaimed = n, "reclaimed jobs whose worker stopped"),
