@@ -35,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "approvals", description = "Approval requests"),
         (name = "events", description = "Event log and live stream"),
         (name = "agent", description = "Agent-facing endpoints (agent API key)"),
+        (name = "jobs", description = "Job queue: depth, jobs, dead letters"),
     )
 )]
 struct ApiDoc;

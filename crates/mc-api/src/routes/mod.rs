@@ -7,6 +7,7 @@ pub mod auth;
 pub mod boards;
 pub mod events;
 pub mod h5;
+pub mod jobs;
 pub mod members;
 pub mod organizations;
 
@@ -25,4 +26,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(boards::router())
         .merge(events::router())
         .merge(agent::router())
+        .merge(jobs::router())
 }

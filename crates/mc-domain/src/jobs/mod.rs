@@ -6,6 +6,7 @@
 //!   iff its cause committed.
 //! - [`worker::Worker`] runs them (in `mc-worker`).
 
+pub mod admin;
 pub mod model;
 pub mod repo;
 pub mod schedules;

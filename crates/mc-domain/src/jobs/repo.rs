@@ -389,3 +389,59 @@ pub async fn depth(ex: impl PgExecutor<'_>) -> Result<Vec<(JobPriority, JobState
 fn truncate(error: &str) -> String {
     error.chars().take(4000).collect()
 }
+
+/// Filters of the job list.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this kind.
+    pub kind: Option<String>,
+    /// Only jobs of this tier.
+    pub priority: Option<JobPriority>,
+}
+
+/// Jobs visible to the executor's role, newest first, after `(enqueued_at, id)`.
+pub async fn list(
+    ex: impl PgExecutor<'_>,
+    filter: &JobFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM jobs
+         WHERE ($1::text IS NULL OR state = $1)
+           AND ($2::text IS NULL OR kind = $2)
+           AND ($3::smallint IS NULL OR priority = $3)
+           AND ($4::timestamptz IS NULL OR (enqueued_at, id) < ($4, $5))
+         ORDER BY enqueued_at DESC, id DESC
+         LIMIT $6"
+    );
+    let (at, id) = after.map_or((None, None), |(a, i)| (Some(a), Some(i)));
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.kind.as_deref())
+        .bind(filter.priority.map(JobPriority::rank))
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Puts one dead or cancelled job back in the queue with fresh attempts; `None` when it
+/// is in another state.
+pub async fn retry(ex: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>> {
+    let sql = format!(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL
+         WHERE id = $1 AND state IN ('dead', 'cancelled')
+         RETURNING {COLUMNS}"
+    );
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(row.map(Into::into))
+}
