@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod live;
+mod queue;
 mod report;
 mod rls;
 mod stats;
@@ -21,6 +22,11 @@ usage: mc-bench <command> [args]
                                           board sync fan-out on one relay
   sse <api> <token> <board> <streams> <rate> <secs>
                                           SSE delivery and replay
+  queue <database-url> <jobs>             job queue throughput, latency, priority
+  chaos-setup <database-url> <jobs>       enqueue jobs that record their effects
+  chaos-worker <database-url>             run them until killed
+  chaos-check <database-url> <jobs> <kills> <timeout-s>
+                                          verify: nothing lost, nothing twice
   report <file> <section>                 replace <section> of <file> with stdin
 ";
 
@@ -65,6 +71,12 @@ fn main() -> ExitCode {
                     secs.parse()?,
                 )
                 .await
+            }
+            ["queue", url, n] => queue::run(url, n.parse()?).await,
+            ["chaos-setup", url, n] => queue::chaos_setup(url, n.parse()?).await,
+            ["chaos-worker", url] => queue::chaos_worker(url).await,
+            ["chaos-check", url, n, kills, timeout] => {
+                queue::chaos_check(url, n.parse()?, kills.parse()?, timeout.parse()?).await
             }
             ["report", file, section] => report::splice(file, section),
             _ => {
