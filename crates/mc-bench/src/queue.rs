@@ -234,11 +234,14 @@ pub async fn run(url: &str, n: usize) -> anyhow::Result<()> {
     handle.await?;
     let violations = count(
         &pool,
-        "WITH last AS (SELECT priority, max(started_at) AS at FROM jobs
-                       WHERE kind = 'bench.noop' GROUP BY priority)
-         SELECT count(*) FROM jobs lo
-         WHERE lo.kind = 'bench.noop'
-           AND lo.started_at < (SELECT max(at) FROM last WHERE last.priority < lo.priority)",
+        "WITH last AS MATERIALIZED (
+             SELECT priority, max(started_at) AS at FROM jobs
+             WHERE kind = 'bench.noop' GROUP BY priority),
+         bound AS MATERIALIZED (
+             SELECT l.priority, (SELECT max(h.at) FROM last h WHERE h.priority < l.priority) AS higher
+             FROM last l)
+         SELECT count(*) FROM jobs lo JOIN bound b ON b.priority = lo.priority
+         WHERE lo.kind = 'bench.noop' AND lo.started_at < b.higher",
     )
     .await?;
     println!(

@@ -157,7 +157,18 @@ impl Registry {
 /// (`false`: its idempotency key already existed).
 pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<(JobRecord, bool)> {
     validate(job)?;
-    repo::insert(conn, job).await
+    let (record, created) = repo::insert(conn, job).await?;
+    if created {
+        count_enqueued(job, 1);
+    }
+    Ok((record, created))
+}
+
+/// Counts enqueued jobs (before commit: a rolled-back enqueue is still counted, which
+/// the metric's help text says).
+fn count_enqueued(job: &NewJob, n: u64) {
+    metrics::counter!("mc_jobs_enqueued_total", "kind" => job.kind.clone(), "priority" => job.priority.as_str())
+        .increment(n);
 }
 
 /// Enqueues many jobs in one statement in the caller's transaction.
@@ -165,7 +176,21 @@ pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u6
     for job in jobs {
         validate(job)?;
     }
-    repo::insert_many(conn, jobs).await
+    let inserted = repo::insert_many(conn, jobs).await?;
+    if inserted == jobs.len() as u64 {
+        let mut tally: HashMap<(&str, JobPriority), u64> = HashMap::new();
+        for job in jobs {
+            *tally.entry((job.kind.as_str(), job.priority)).or_default() += 1;
+        }
+        for ((kind, priority), n) in tally {
+            metrics::counter!("mc_jobs_enqueued_total", "kind" => kind.to_owned(), "priority" => priority.as_str())
+                .increment(n);
+        }
+    } else if let Some(first) = jobs.first() {
+        // Some were duplicates; which ones is not known here.
+        count_enqueued(first, inserted);
+    }
+    Ok(inserted)
 }
 
 /// Completes the job inside the caller's transaction, so its effects and its completion
