@@ -135,10 +135,20 @@ impl Worker {
             }
             while jobs.try_join_next().is_some() {}
             if claimed_full {
-                // Likely more work waiting: wait only for a free slot.
+                // Likely more work waiting. Claim again once a quarter of the slots are
+                // free (or 2 ms passed): one claim per batch, not one per finished job.
+                let want = (self.opts.concurrency / 4).max(1);
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(2);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = freed.notified() => {}
+                }
+                while slots.available_permits() < want {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = freed.notified() => {}
+                        () = tokio::time::sleep_until(deadline) => break,
+                    }
                 }
                 continue;
             }
