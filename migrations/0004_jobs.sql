@@ -21,6 +21,10 @@ CREATE TABLE jobs (
     max_attempts      integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 100),
     timeout_ms        integer NOT NULL CHECK (timeout_ms BETWEEN 100 AND 86400000),
     idempotency_key   text CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    -- At most concurrency_limit jobs with the same key run at once (per agent, per
+    -- webhook endpoint, ...): a scheduler never over-assigns (seed 002 US-002).
+    concurrency_key   text CHECK (length(concurrency_key) BETWEEN 1 AND 200),
+    concurrency_limit integer CHECK (concurrency_limit BETWEEN 1 AND 10000),
     lease_holder      text,
     lease_token       uuid,
     lease_expires_at  timestamptz,
@@ -31,13 +35,17 @@ CREATE TABLE jobs (
     started_at        timestamptz,
     finished_at       timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now(),
-    CHECK ((state = 'running') = (lease_token IS NOT NULL))
+    CHECK ((state = 'running') = (lease_token IS NOT NULL)),
+    CHECK ((concurrency_key IS NULL) = (concurrency_limit IS NULL))
 );
 -- Enqueueing the same (kind, key) twice gives one job.
 CREATE UNIQUE INDEX jobs_idempotency ON jobs (kind, idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- The dequeue order, only over runnable rows.
 CREATE INDEX jobs_ready ON jobs (queue, priority, run_at, id) WHERE state = 'pending';
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+-- Completion, failure and heartbeat find a job by its lease token.
+CREATE UNIQUE INDEX jobs_lease_token ON jobs (lease_token) WHERE lease_token IS NOT NULL;
+CREATE INDEX jobs_running_keys ON jobs (concurrency_key) WHERE state = 'running' AND concurrency_key IS NOT NULL;
 CREATE INDEX jobs_state ON jobs (state, kind, enqueued_at DESC, id DESC);
 CREATE INDEX jobs_org ON jobs (organization_id, enqueued_at DESC, id DESC) WHERE organization_id IS NOT NULL;
 CREATE TRIGGER jobs_updated_at BEFORE UPDATE ON jobs

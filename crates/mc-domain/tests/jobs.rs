@@ -487,3 +487,70 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
     shutdown.cancel();
     survivor.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_key_never_runs_more_than_its_limit() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let batch: Vec<NewJob> = (0..10)
+        .map(|i| NewJob::new("test.noop", json!({"i": i})).concurrency("agent-7", 2))
+        .chain((0..3).map(|i| NewJob::new("test.noop", json!({"free": i}))))
+        .collect();
+    let mut tx = begin_system(pool).await.unwrap();
+    jobs::enqueue_many(&mut tx, &batch).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // One batch claim holding many jobs of the key gets only two of them.
+    let first = claim(pool, "w", 20, Duration::from_secs(30)).await;
+    let keyed = |c: &[jobs::Claimed]| c.iter().filter(|c| c.job.concurrency_key.is_some()).count();
+    assert_eq!((keyed(&first), first.len()), (2, 5));
+    assert!(
+        claim(pool, "w", 20, Duration::from_secs(30))
+            .await
+            .is_empty()
+    );
+    // Finishing one frees one place.
+    let token = first
+        .iter()
+        .find(|c| c.job.concurrency_key.is_some())
+        .unwrap()
+        .lease_token;
+    repo::complete(pool, &[(token, None)]).await.unwrap();
+    assert_eq!(
+        keyed(&claim(pool, "w", 20, Duration::from_secs(30)).await),
+        1
+    );
+
+    // Racing claimers never exceed the limit either.
+    let mut tx = begin_system(pool).await.unwrap();
+    let more: Vec<NewJob> = (0..20)
+        .map(|i| NewJob::new("test.noop", json!({"r": i})).concurrency("agent-8", 3))
+        .collect();
+    jobs::enqueue_many(&mut tx, &more).await.unwrap();
+    tx.commit().await.unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                claim(&pool, &format!("racer-{i}"), 20, Duration::from_secs(30))
+                    .await
+                    .len()
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for r in racers {
+        total += r.await.unwrap();
+    }
+    assert_eq!(total, 3);
+
+    // Bad limits are refused.
+    let mut tx = begin_system(pool).await.unwrap();
+    let err = jobs::enqueue(
+        &mut tx,
+        &NewJob::new("test.noop", json!({})).concurrency("k", 0),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.details()[0].field, "concurrency_limit");
+}

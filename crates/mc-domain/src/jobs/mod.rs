@@ -221,5 +221,19 @@ fn validate(job: &NewJob) -> Result<()> {
     if !(1..=100).contains(&job.max_attempts) {
         return Err(crate::Error::invalid_field("max_attempts", "must be 1-100"));
     }
+    if let Some((key, limit)) = &job.concurrency {
+        if key.is_empty() || key.chars().count() > 200 {
+            return Err(crate::Error::invalid_field(
+                "concurrency_key",
+                "must be 1-200 characters",
+            ));
+        }
+        if !(1..=10_000).contains(limit) {
+            return Err(crate::Error::invalid_field(
+                "concurrency_limit",
+                "must be 1-10000",
+            ));
+        }
+    }
     Ok(())
 }

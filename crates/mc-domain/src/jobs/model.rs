@@ -84,6 +84,10 @@ pub struct Job {
     pub timeout_ms: i32,
     /// Deduplication key.
     pub idempotency_key: Option<String>,
+    /// Concurrency group.
+    pub concurrency_key: Option<String>,
+    /// Jobs of the group that may run at once.
+    pub concurrency_limit: Option<i32>,
     /// Worker holding the lease while running.
     pub lease_holder: Option<String>,
     /// When the lease lapses unless renewed.
@@ -121,6 +125,8 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Tenant.
     pub organization_id: Option<OrgId>,
+    /// Concurrency group and how many of it may run at once.
+    pub concurrency: Option<(String, i32)>,
 }
 
 impl NewJob {
@@ -136,7 +142,14 @@ impl NewJob {
             timeout: Duration::from_secs(300),
             idempotency_key: None,
             organization_id: None,
+            concurrency: None,
         }
+    }
+
+    /// Lets at most `limit` jobs with this `key` run at once.
+    pub fn concurrency(mut self, key: impl Into<String>, limit: i32) -> Self {
+        self.concurrency = Some((key.into(), limit));
+        self
     }
 
     /// Sets the tier.

@@ -9,8 +9,8 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, organization_id, kind, queue, priority, payload, state, run_at, attempts, \
-     max_attempts, timeout_ms, idempotency_key, lease_holder, lease_expires_at, errors, result, \
-     enqueued_at, started_at, finished_at";
+     max_attempts, timeout_ms, idempotency_key, concurrency_key, concurrency_limit, lease_holder, \
+     lease_expires_at, errors, result, enqueued_at, started_at, finished_at";
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
@@ -26,6 +26,8 @@ struct JobRow {
     max_attempts: i32,
     timeout_ms: i32,
     idempotency_key: Option<String>,
+    concurrency_key: Option<String>,
+    concurrency_limit: Option<i32>,
     lease_holder: Option<String>,
     lease_expires_at: Option<DateTime<Utc>>,
     errors: serde_json::Value,
@@ -50,6 +52,8 @@ impl From<JobRow> for Job {
             max_attempts: r.max_attempts,
             timeout_ms: r.timeout_ms,
             idempotency_key: r.idempotency_key,
+            concurrency_key: r.concurrency_key,
+            concurrency_limit: r.concurrency_limit,
             lease_holder: r.lease_holder,
             lease_expires_at: r.lease_expires_at,
             errors: r.errors,
@@ -77,8 +81,8 @@ fn timeout_ms(job: &NewJob) -> Result<i32> {
 pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> Result<(Job, bool)> {
     let sql = format!(
         "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
-                           timeout_ms, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9, $10)
+                           timeout_ms, idempotency_key, concurrency_key, concurrency_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9, $10, $11, $12)
          ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING {COLUMNS}"
     );
@@ -93,6 +97,8 @@ pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> Result<(Job, bool)
         .bind(job.max_attempts)
         .bind(timeout_ms(job)?)
         .bind(&job.idempotency_key)
+        .bind(job.concurrency.as_ref().map(|(k, _)| k.as_str()))
+        .bind(job.concurrency.as_ref().map(|(_, l)| *l))
         .fetch_optional(&mut *conn)
         .await?;
     if let Some(row) = inserted {
@@ -120,6 +126,8 @@ pub async fn insert_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64
     let mut max_attempts = Vec::with_capacity(jobs.len());
     let mut timeouts = Vec::with_capacity(jobs.len());
     let mut keys = Vec::with_capacity(jobs.len());
+    let mut groups = Vec::with_capacity(jobs.len());
+    let mut limits = Vec::with_capacity(jobs.len());
     let now = Utc::now();
     for job in jobs {
         ids.push(JobId::generate().0);
@@ -132,12 +140,15 @@ pub async fn insert_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64
         max_attempts.push(job.max_attempts);
         timeouts.push(timeout_ms(job)?);
         keys.push(job.idempotency_key.clone());
+        groups.push(job.concurrency.as_ref().map(|(k, _)| k.clone()));
+        limits.push(job.concurrency.as_ref().map(|(_, l)| *l));
     }
     let done = sqlx::query(
         "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
-                           timeout_ms, idempotency_key)
+                           timeout_ms, idempotency_key, concurrency_key, concurrency_limit)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::smallint[],
-                              $6::jsonb[], $7::timestamptz[], $8::int[], $9::int[], $10::text[])
+                              $6::jsonb[], $7::timestamptz[], $8::int[], $9::int[], $10::text[],
+                              $11::text[], $12::int[])
          ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
     )
     .bind(ids)
@@ -150,6 +161,8 @@ pub async fn insert_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64
     .bind(max_attempts)
     .bind(timeouts)
     .bind(keys)
+    .bind(groups)
+    .bind(limits)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())
@@ -169,6 +182,10 @@ pub async fn claim(
         "WITH next AS (
              SELECT id FROM jobs
              WHERE state = 'pending' AND run_at <= now() AND queue = ANY($2)
+               AND (concurrency_key IS NULL
+                    OR (SELECT count(*) FROM jobs r
+                        WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key)
+                       < concurrency_limit)
              ORDER BY priority, run_at, id
              LIMIT $3
              FOR UPDATE SKIP LOCKED
@@ -207,7 +224,55 @@ pub async fn claim(
         .collect();
     // UPDATE ... RETURNING does not keep the CTE's order.
     claimed.sort_by_key(|c| (c.job.priority.rank(), c.job.run_at, c.job.id.0));
+    enforce_concurrency_limits(conn, &mut claimed).await?;
     Ok(claimed)
+}
+
+/// The filter in [`claim`] counts jobs already running, but one batch can hold several
+/// jobs of a key, and claimers race. So, per key claimed (locks taken in key order), count
+/// again under an advisory lock held to commit, and give back what exceeds the limit.
+async fn enforce_concurrency_limits(
+    conn: &mut PgConnection,
+    claimed: &mut Vec<Claimed>,
+) -> Result<()> {
+    let mut keys: Vec<String> = claimed
+        .iter()
+        .filter_map(|c| c.job.concurrency_key.clone())
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let mut give_back: Vec<Uuid> = Vec::new();
+    for key in &keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('mc_jobs:' || $1, 0))")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        let (running, limit): (i64, i32) = sqlx::query_as(
+            "SELECT count(*), coalesce(min(concurrency_limit), 1) FROM jobs
+             WHERE state = 'running' AND concurrency_key = $1",
+        )
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+        let excess = usize::try_from(running - i64::from(limit)).unwrap_or(0);
+        // Ours are the newest claims of the key: give back the lowest-ranked of them.
+        let ours: Vec<Uuid> = claimed
+            .iter()
+            .rev()
+            .filter(|c| c.job.concurrency_key.as_deref() == Some(key))
+            .map(|c| c.lease_token)
+            .take(excess)
+            .collect();
+        give_back.extend(ours);
+    }
+    if !give_back.is_empty() {
+        release(&mut *conn, &give_back).await?;
+        claimed.retain(|c| !give_back.contains(&c.lease_token));
+    }
+    Ok(())
 }
 
 /// Extends the leases still held; returns the tokens that are no longer held (the job was
