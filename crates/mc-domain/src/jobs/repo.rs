@@ -178,10 +178,30 @@ pub async fn claim(
     limit: i64,
     lease_slack: std::time::Duration,
 ) -> Result<Vec<Claimed>> {
+    // One ordered index scan per queue (`queue = ANY(...)` would sort every pending row);
+    // priority is strict within a queue, queues are served in the order given.
+    let mut claimed = Vec::new();
+    for queue in queues {
+        let left = limit - i64::try_from(claimed.len()).unwrap_or(i64::MAX);
+        if left <= 0 {
+            break;
+        }
+        claimed.extend(claim_from(conn, worker, queue, left, lease_slack).await?);
+    }
+    Ok(claimed)
+}
+
+async fn claim_from(
+    conn: &mut PgConnection,
+    worker: &str,
+    queue: &str,
+    limit: i64,
+    lease_slack: std::time::Duration,
+) -> Result<Vec<Claimed>> {
     let sql = format!(
         "WITH next AS (
              SELECT id FROM jobs
-             WHERE state = 'pending' AND run_at <= now() AND queue = ANY($2)
+             WHERE state = 'pending' AND run_at <= now() AND queue = $2
                AND (concurrency_key IS NULL
                     OR (SELECT count(*) FROM jobs r
                         WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key)
@@ -210,7 +230,7 @@ pub async fn claim(
     }
     let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(worker)
-        .bind(queues)
+        .bind(queue)
         .bind(limit)
         .bind(lease_slack.as_secs_f64())
         .fetch_all(&mut *conn)
