@@ -78,4 +78,6 @@ typed_id! {
     ApprovalId;
     /// A queued job.
     JobId;
+    /// A job schedule.
+    ScheduleId;
 }

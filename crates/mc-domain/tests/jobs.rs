@@ -2,8 +2,11 @@
 //! enqueue, leases and reclaim, retries to dead letters, panics, timeouts, unknown kinds,
 //! drain on shutdown, and exactly-once effects with two workers and one killed.
 
-use mc_domain::db::begin_system;
-use mc_domain::ids::JobId;
+use mc_domain::db::{begin_org, begin_system};
+use mc_domain::events::{self, CompiledFilter, Event, EventBus, EventFilter, MemoryEventBus};
+use mc_domain::fanout::Delivery;
+use mc_domain::ids::{JobId, OrgId};
+use mc_domain::jobs::events as job_events;
 use mc_domain::jobs::worker::{Worker, WorkerOptions};
 use mc_domain::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobPriority, JobState, NewJob, Registry, repo,
@@ -553,4 +556,124 @@ async fn a_concurrency_key_never_runs_more_than_its_limit() {
     .await
     .unwrap_err();
     assert_eq!(err.details()[0].field, "concurrency_limit");
+}
+
+async fn new_org(pool: &PgPool) -> OrgId {
+    let org = OrgId::generate();
+    let mut tx = begin_org(pool, org).await.unwrap();
+    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ($1, $2, 'Jobs')")
+        .bind(org)
+        .bind(format!("jobs-{}", &org.to_string()[..8]))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    org
+}
+
+/// Event types recorded for one job, in log order.
+fn types_for(events: &[Event], job: JobId) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.payload["job_id"] == json!(job))
+        .map(|e| e.event_type.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizations_job_changes_are_events_in_its_log_in_order() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let org = new_org(pool).await;
+    let bus = MemoryEventBus::new();
+    let mut live = bus.subscribe_org(org).await.unwrap();
+    let recovers = enqueue(
+        pool,
+        Flaky { fail_times: 1 }
+            .to_new_job()
+            .unwrap()
+            .organization(org),
+    )
+    .await;
+    let dies = enqueue(
+        pool,
+        Flaky { fail_times: 9 }
+            .to_new_job()
+            .unwrap()
+            .max_attempts(1)
+            .organization(org),
+    )
+    .await;
+    let system = enqueue(pool, Typed { count: 1 }.to_new_job().unwrap()).await;
+    let registry = Registry::new().register::<Flaky>().register::<Typed>();
+    let (shutdown, handle) = spawn_worker(pool, registry, fast("w-events"));
+    wait_for_state(pool, recovers, JobState::Completed).await;
+    wait_for_state(pool, dies, JobState::Dead).await;
+    wait_for_state(pool, system, JobState::Completed).await;
+    shutdown.cancel();
+    handle.await.unwrap();
+
+    let all = CompiledFilter::new(EventFilter::default()).unwrap();
+    assert!(
+        events::replay(pool, org, &all, 0, None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing reaches the log before the forwarder runs"
+    );
+    let mut forwarded = 0;
+    loop {
+        let n = job_events::forward_once(pool, &bus, 3).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        forwarded += n;
+    }
+    let log = events::replay(pool, org, &all, 0, None, 100).await.unwrap();
+    assert_eq!(forwarded, log.len());
+    assert_eq!(
+        types_for(&log, recovers),
+        [
+            "job.enqueued",
+            "job.started",
+            "job.retry_scheduled",
+            "job.started",
+            "job.completed"
+        ]
+    );
+    assert_eq!(
+        types_for(&log, dies),
+        ["job.enqueued", "job.started", "job.dead_lettered"]
+    );
+    assert!(
+        types_for(&log, system).is_empty(),
+        "system jobs stay out of tenant logs"
+    );
+    let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>());
+    let retry = log
+        .iter()
+        .find(|e| e.event_type == "job.retry_scheduled")
+        .unwrap();
+    assert_eq!(retry.payload["error"]["error"], "attempt 1 failed");
+    assert_eq!(retry.payload["previous_state"], "running");
+    assert_eq!(retry.payload["kind"], "test.flaky");
+    assert_eq!(
+        retry.actor.name, "w-events",
+        "the worker holding the lease acted"
+    );
+    let dead = log
+        .iter()
+        .find(|e| e.event_type == "job.dead_lettered")
+        .unwrap();
+    assert_eq!(dead.payload["attempts"], 1);
+    // Published too, in order.
+    for expected in &log {
+        match live.rx.recv().await.unwrap() {
+            Delivery::Item(got) => assert_eq!(got.seq, expected.seq),
+            Delivery::Resync => panic!("unexpected resync"),
+        }
+    }
+    // The outbox is empty: a second forwarder has nothing to do.
+    assert_eq!(job_events::forward_once(pool, &bus, 10).await.unwrap(), 0);
 }

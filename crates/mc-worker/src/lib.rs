@@ -4,10 +4,12 @@ use anyhow::Context;
 use axum::Router;
 use mc_domain::config::{ServiceConfig, WorkerConfig};
 use mc_domain::db::begin_system;
+use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::infra::Infra;
 use mc_domain::jobs::schedules::{self, ScheduleSpec, Timing};
 use mc_domain::jobs::worker::{Worker, WorkerOptions};
-use mc_domain::jobs::{Job, JobPriority, Registry, system};
+use mc_domain::jobs::{Job, JobPriority, Registry, events as job_events, system, tenant};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +22,7 @@ pub fn router(infra: &Infra) -> Router {
 
 /// Job kinds this worker runs.
 pub fn registry() -> Registry {
-    system::register(Registry::new())
+    tenant::register(system::register(Registry::new()))
 }
 
 /// Mission Control's own recurring jobs.
@@ -88,7 +90,14 @@ pub async fn run(
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         ))
     };
-    let worker = Worker::new(infra.pool.clone(), registry(), options);
+    let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
+    let forwarder = tokio::spawn(job_events::forward(
+        infra.pool.clone(),
+        bus.clone(),
+        config.poll_interval,
+        shutdown.clone(),
+    ));
+    let worker = Worker::new(infra.pool.clone(), registry(), options).with_bus(bus);
     let jobs = tokio::spawn(worker.run(shutdown.clone()));
     let served = mc_web::serve::serve(
         listener,
@@ -102,6 +111,10 @@ pub async fn run(
     jobs.await
         .context("the job runner panicked")?
         .context("the job runner failed")?;
+    forwarder
+        .await
+        .context("the job event forwarder panicked")?
+        .context("the job event forwarder failed")?;
     served
 }
 

@@ -10,6 +10,7 @@ pub mod h5;
 pub mod jobs;
 pub mod members;
 pub mod organizations;
+pub mod schedules;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,4 +28,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(agent::router())
         .merge(jobs::router())
+        .merge(schedules::router())
 }

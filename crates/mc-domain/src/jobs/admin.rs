@@ -86,6 +86,7 @@ pub async fn get(pool: &PgPool, ctx: &OrgContext, id: JobId) -> Result<Job> {
 pub async fn retry(pool: &PgPool, ctx: &OrgContext, id: JobId) -> Result<Job> {
     ctx.authorize(Permission::JobsManage)?;
     let mut tx = begin_org(pool, ctx.org_id).await?;
+    super::events::set_actor(&mut tx, &ctx.actor).await?;
     let existing = repo::get(&mut *tx, id)
         .await?
         .ok_or(Error::NotFound { resource: "job" })?;
@@ -100,6 +101,7 @@ pub async fn retry(pool: &PgPool, ctx: &OrgContext, id: JobId) -> Result<Job> {
 pub async fn cancel(pool: &PgPool, ctx: &OrgContext, id: JobId) -> Result<Job> {
     ctx.authorize(Permission::JobsManage)?;
     let mut tx = begin_org(pool, ctx.org_id).await?;
+    super::events::set_actor(&mut tx, &ctx.actor).await?;
     let existing = repo::get(&mut *tx, id)
         .await?
         .ok_or(Error::NotFound { resource: "job" })?;
@@ -122,6 +124,7 @@ pub async fn replay(pool: &PgPool, ctx: &OrgContext, request: &ReplayRequest) ->
         return Err(Error::invalid_field("ids", "at most 1000 per request"));
     }
     let mut tx = begin_org(pool, ctx.org_id).await?;
+    super::events::set_actor(&mut tx, &ctx.actor).await?;
     let replayed = repo::replay(&mut *tx, &request.ids, request.kind.as_deref()).await?;
     tx.commit().await?;
     Ok(Replayed { replayed })

@@ -7,10 +7,12 @@
 //! - [`worker::Worker`] runs them (in `mc-worker`).
 
 pub mod admin;
+pub mod events;
 pub mod model;
 pub mod repo;
 pub mod schedules;
 pub mod system;
+pub mod tenant;
 pub mod worker;
 
 pub use model::{Claimed, Job as JobRecord, JobPriority, JobState, NewJob, backoff};
@@ -37,6 +39,8 @@ pub struct JobContext {
     /// Cancelled when the job times out, is cancelled, loses its lease, or the worker
     /// stops; long jobs should check it.
     pub cancel: CancellationToken,
+    /// Where jobs publish the events they append (after their commit).
+    pub bus: Arc<dyn crate::events::EventBus>,
 }
 
 /// Why an attempt failed.

@@ -7,6 +7,7 @@ use super::repo::{self, FailOutcome};
 use super::{JobContext, JobError, JobOutcome, Registry};
 use crate::db::begin_system;
 use crate::error::Result;
+use crate::events::{EventBus, MemoryEventBus};
 use futures::FutureExt;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -73,6 +74,7 @@ pub struct Worker {
     pool: PgPool,
     registry: Arc<Registry>,
     opts: WorkerOptions,
+    bus: Arc<dyn EventBus>,
 }
 
 struct Finished {
@@ -89,7 +91,14 @@ impl Worker {
             pool,
             registry: Arc::new(registry),
             opts,
+            bus: Arc::new(MemoryEventBus::new()),
         }
+    }
+
+    /// Publishes the events jobs append on `bus` (a process-local bus by default).
+    pub fn with_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = bus;
+        self
     }
 
     /// Runs until `shutdown`, then drains.
@@ -245,6 +254,7 @@ impl Worker {
             .insert(claimed.lease_token, cancel.clone());
         let pool = self.pool.clone();
         let registry = self.registry.clone();
+        let bus = self.bus.clone();
         let worker = self.opts.id.clone();
         let running = running.clone();
         let done = done.clone();
@@ -269,6 +279,7 @@ impl Worker {
                         job,
                         lease_token,
                         cancel: cancel.clone(),
+                        bus,
                     };
                     let attempt = AssertUnwindSafe(handler(ctx)).catch_unwind();
                     tokio::select! {
