@@ -250,3 +250,74 @@ mod tests {
         assert!(matches!(compare(&applied), MigrationState::Modified { .. }));
     }
 }
+
+/// A `LISTEN` on one channel that never fails its owner: when Postgres is away it
+/// reconnects later (at most once a second) and, meanwhile, [`Notifications::recv`]
+/// simply waits, so owners keep polling as their fallback.
+pub struct Notifications {
+    pool: PgPool,
+    channel: &'static str,
+    listener: Option<sqlx::postgres::PgListener>,
+    last_attempt: Option<std::time::Instant>,
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("channel", &self.channel)
+            .field("connected", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl Notifications {
+    /// Not connected yet; the first [`Notifications::ensure`] connects.
+    pub fn new(pool: PgPool, channel: &'static str) -> Self {
+        Self {
+            pool,
+            channel,
+            listener: None,
+            last_attempt: None,
+        }
+    }
+
+    /// Connects and listens if not connected (logging, not failing, when it cannot).
+    pub async fn ensure(&mut self) {
+        if self.listener.is_some()
+            || self
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_attempt = Some(std::time::Instant::now());
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+            listener.listen(self.channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        match connected {
+            Ok(listener) => self.listener = Some(listener),
+            Err(err) => {
+                tracing::warn!(channel = self.channel, error = %err, "cannot listen; polling only")
+            }
+        }
+    }
+
+    /// The next notification's payload; waits forever while not connected, and drops
+    /// the connection on error (the next [`Notifications::ensure`] reconnects).
+    pub async fn recv(&mut self) -> Option<String> {
+        let Some(listener) = self.listener.as_mut() else {
+            return std::future::pending().await;
+        };
+        match listener.recv().await {
+            Ok(note) => Some(note.payload().to_owned()),
+            Err(err) => {
+                tracing::warn!(channel = self.channel, error = %err, "notifications interrupted");
+                self.listener = None;
+                None
+            }
+        }
+    }
+}

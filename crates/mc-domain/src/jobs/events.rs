@@ -2,13 +2,12 @@
 //! organization's job to `job_event_outbox` in the changing transaction; the forwarder
 //! here moves those rows into `agent_events` in order and publishes them on the bus.
 
-use crate::db::begin_system;
+use crate::db::{Notifications, begin_system};
 use crate::error::Result;
 use crate::events::{self, Event, EventBus, NewEvent};
 use crate::identity::context::{Actor, ActorKind};
 use crate::ids::OrgId;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -130,9 +129,9 @@ pub async fn forward(
     poll: Duration,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen("mc_job_events").await?;
+    let mut notes = Notifications::new(pool.clone(), "mc_job_events");
     loop {
+        notes.ensure().await;
         loop {
             match forward_once(&pool, bus.as_ref(), FORWARD_BATCH).await {
                 Ok(n) if n as i64 == FORWARD_BATCH => continue,
@@ -145,12 +144,7 @@ pub async fn forward(
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            note = listener.recv() => {
-                if let Err(err) = note {
-                    tracing::warn!(error = %err, "job event listener lost its connection");
-                    tokio::time::sleep(poll).await;
-                }
-            }
+            _ = notes.recv() => {}
             _ = tokio::time::sleep(poll) => {}
         }
     }

@@ -5,12 +5,11 @@
 use super::model::Claimed;
 use super::repo::{self, FailOutcome};
 use super::{JobContext, JobError, JobOutcome, Registry};
-use crate::db::begin_system;
+use crate::db::{Notifications, begin_system};
 use crate::error::Result;
 use crate::events::{EventBus, MemoryEventBus};
 use futures::FutureExt;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -103,8 +102,7 @@ impl Worker {
 
     /// Runs until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen("mc_jobs").await?;
+        let mut notes = Notifications::new(self.pool.clone(), "mc_jobs");
         let slots = Arc::new(Semaphore::new(self.opts.concurrency));
         let running: Running = Arc::default();
         let freed = Arc::new(tokio::sync::Notify::new());
@@ -124,6 +122,7 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
+            notes.ensure().await;
             let free = slots.available_permits();
             let mut claimed_full = false;
             if free > 0 {
@@ -163,12 +162,7 @@ impl Worker {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                note = listener.recv() => {
-                    if let Err(err) = note {
-                        tracing::warn!(error = %err, "job notifications interrupted; polling");
-                        tokio::time::sleep(self.opts.poll_interval).await;
-                    }
-                }
+                _ = notes.recv() => {}
                 () = freed.notified() => {}
                 _ = poll.tick() => self.maintain().await,
             }
