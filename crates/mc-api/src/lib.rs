@@ -12,6 +12,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use mc_domain::boards::BoardService;
+use mc_domain::gateways::{GatewayService, GatewaySettings};
 use mc_domain::config::{ApiConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::identity::IdentityService;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub identity: IdentityService,
     /// Boards, tasks, approvals.
     pub boards: BoardService,
+    /// Gateway registry.
+    pub gateways: GatewayService,
     /// Fires when the service shuts down (long-lived streams end).
     pub shutdown: CancellationToken,
     /// Heartbeat and re-check period of SSE streams.
@@ -53,11 +56,21 @@ impl AppState {
         )
         .context("setting up identity")?;
         let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
-        let boards = BoardService::new(infra.pool.clone(), bus);
+        let boards = BoardService::new(infra.pool.clone(), bus.clone());
+        let gateways = GatewayService::new(
+            infra.pool.clone(),
+            bus,
+            GatewaySettings {
+                registration_enabled: config.gateways.registration_enabled,
+                heartbeat_interval: config.gateways.heartbeat_interval,
+                relay_public_url: config.gateways.relay_public_url.clone(),
+            },
+        );
         Ok(Self {
             infra,
             identity,
             boards,
+            gateways,
             shutdown,
             stream_check_interval: config.stream_check_interval,
         })

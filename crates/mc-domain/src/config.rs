@@ -426,6 +426,41 @@ pub struct ApiConfig {
     /// `MC_STREAM_CHECK_INTERVAL_SECONDS`: how often SSE streams send a heartbeat,
     /// re-check the caller's access and look for events dropped at the tail (default 15).
     pub stream_check_interval: Duration,
+    /// Gateway registration.
+    pub gateways: GatewayConfig,
+}
+
+/// Gateway registration settings (seed 000 §7).
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `GATEWAY_REGISTRATION_ENABLED`: whether gateways may register themselves (default true).
+    pub registration_enabled: bool,
+    /// `GATEWAY_HEARTBEAT_INTERVAL_SECONDS`: heartbeat period gateways are told (default 30).
+    pub heartbeat_interval: Duration,
+    /// `MC_RELAY_PUBLIC_URL`: how gateways reach the relay, `ws://` or `wss://`
+    /// (default ws://127.0.0.1:8001).
+    pub relay_public_url: String,
+}
+
+impl GatewayConfig {
+    fn read(r: &mut EnvReader<'_>) -> Self {
+        let registration_enabled =
+            r.or_default("GATEWAY_REGISTRATION_ENABLED", true, "true or false");
+        let heartbeat_interval = r.seconds("GATEWAY_HEARTBEAT_INTERVAL_SECONDS", 30, 1);
+        let relay_public_url: String = r.or_default(
+            "MC_RELAY_PUBLIC_URL",
+            "ws://127.0.0.1:8001".to_owned(),
+            "a ws:// or wss:// URL",
+        );
+        if !(relay_public_url.starts_with("ws://") || relay_public_url.starts_with("wss://")) {
+            r.problem("MC_RELAY_PUBLIC_URL must start with ws:// or wss://");
+        }
+        Self {
+            registration_enabled,
+            heartbeat_interval,
+            relay_public_url,
+        }
+    }
 }
 
 impl ServiceConfig for ApiConfig {
@@ -438,6 +473,7 @@ impl ServiceConfig for ApiConfig {
         let auth = AuthConfig::read(&mut r);
         let rate_limits = RateLimitConfig::read(&mut r);
         let stream_check_interval = r.seconds("MC_STREAM_CHECK_INTERVAL_SECONDS", 15, 1);
+        let gateways = GatewayConfig::read(&mut r);
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
@@ -445,6 +481,7 @@ impl ServiceConfig for ApiConfig {
             auth: auth.expect("finish() reports missing values"),
             rate_limits,
             stream_check_interval,
+            gateways,
         })
     }
 
@@ -785,6 +822,9 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// `PROACTIVITY_EVENT_TTL_DAYS`: event-log retention (default 90).
     pub event_ttl_days: u32,
+    /// `GATEWAY_OFFLINE_THRESHOLD_SECONDS`: silence after which a gateway is marked
+    /// offline (default 90).
+    pub gateway_offline_threshold: Duration,
 }
 
 impl ServiceConfig for WorkerConfig {
@@ -817,6 +857,7 @@ impl ServiceConfig for WorkerConfig {
         if event_ttl_days < 31 {
             r.problem("PROACTIVITY_EVENT_TTL_DAYS must be at least 31 (partitions are monthly)");
         }
+        let gateway_offline_threshold = r.seconds("GATEWAY_OFFLINE_THRESHOLD_SECONDS", 90, 1);
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
@@ -825,6 +866,7 @@ impl ServiceConfig for WorkerConfig {
             queues,
             poll_interval: Duration::from_millis(poll_ms.clamp(10, 60_000)),
             event_ttl_days,
+            gateway_offline_threshold,
         })
     }
 

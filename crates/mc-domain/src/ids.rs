@@ -80,4 +80,10 @@ typed_id! {
     JobId;
     /// A job schedule.
     ScheduleId;
+    /// A gateway.
+    GatewayId;
+    /// A gateway registration token.
+    GatewayTokenId;
+    /// A gateway's relay connection.
+    GatewayConnectionId;
 }

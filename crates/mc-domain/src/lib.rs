@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod fanout;
+pub mod gateways;
 pub mod health;
 pub mod identity;
 pub mod ids;

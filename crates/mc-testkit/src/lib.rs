@@ -73,6 +73,11 @@ pub fn api_config(common: CommonConfig) -> ApiConfig {
         auth: auth_config(),
         rate_limits: RateLimitConfig::default(),
         stream_check_interval: std::time::Duration::from_secs(1),
+        gateways: mc_domain::config::GatewayConfig {
+            registration_enabled: true,
+            heartbeat_interval: std::time::Duration::from_secs(30),
+            relay_public_url: "ws://127.0.0.1:8001".to_owned(),
+        },
     }
 }
 
@@ -106,6 +111,7 @@ pub fn worker_config(common: CommonConfig) -> WorkerConfig {
         queues: vec!["default".into()],
         poll_interval: std::time::Duration::from_millis(100),
         event_ttl_days: 90,
+        gateway_offline_threshold: std::time::Duration::from_secs(90),
     }
 }
 

@@ -5,6 +5,7 @@ use axum::Router;
 use mc_domain::config::{ServiceConfig, WorkerConfig};
 use mc_domain::db::begin_system;
 use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::gateways::sweep::OfflineSweep;
 use mc_domain::infra::Infra;
 use mc_domain::jobs::schedules::{self, ScheduleSpec, Timing};
 use mc_domain::jobs::worker::{Worker, WorkerOptions};
@@ -22,7 +23,7 @@ pub fn router(infra: &Infra) -> Router {
 
 /// Job kinds this worker runs.
 pub fn registry() -> Registry {
-    tenant::register(system::register(Registry::new()))
+    tenant::register(system::register(Registry::new())).register::<OfflineSweep>()
 }
 
 /// Mission Control's own recurring jobs.
@@ -48,6 +49,16 @@ pub fn system_schedules(config: &WorkerConfig) -> Vec<ScheduleSpec> {
             serde_json::json!(null),
             "*/10 * * * *",
         ),
+        // Every 15 s, so a gateway is marked offline within threshold + 15 s.
+        ScheduleSpec {
+            priority: JobPriority::High,
+            ..spec(
+                "system.gateway_offline_sweep",
+                OfflineSweep::KIND,
+                serde_json::json!({ "threshold_seconds": config.gateway_offline_threshold.as_secs() }),
+                "*/15 * * * * *",
+            )
+        },
         spec(
             "system.event_partitions",
             system::EventPartitions::KIND,

@@ -50,7 +50,7 @@ async fn housekeeping_runs_on_schedule_once_per_tick() {
                 .fetch_one(&admin)
                 .await
                 .ok()?;
-        (n == 3).then_some(())
+        (n == 4).then_some(())
     })
     .await;
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod boards;
 pub mod events;
+pub mod gateways;
 pub mod h5;
 pub mod jobs;
 pub mod members;
@@ -29,4 +30,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(agent::router())
         .merge(jobs::router())
         .merge(schedules::router())
+        .merge(gateways::router())
 }

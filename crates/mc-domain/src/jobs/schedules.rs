@@ -524,6 +524,11 @@ mod tests {
             next_tick("*/5 * * * *", at).unwrap(),
             Utc.with_ymd_and_hms(2026, 11, 23, 10, 10, 0).unwrap()
         );
+        // Six fields: the first is seconds.
+        assert_eq!(
+            next_tick("*/15 * * * * *", at).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 10, 7, 45).unwrap()
+        );
         for bad in ["", "every hour", "61 * * * *", "* * * * * * * *"] {
             let err = next_tick(bad, at).unwrap_err();
             assert_eq!(err.details()[0].field, "cron", "{bad}");
