@@ -122,7 +122,10 @@ impl GatewayService {
             Some(_) => return Err(Error::invalid_field("expires_in_days", "must be 1-3650")),
         };
         let token = format!("{REGISTRATION_TOKEN_PREFIX}{}", random_urlsafe(32));
-        let prefix: String = token.chars().take(REGISTRATION_TOKEN_PREFIX.len() + 4).collect();
+        let prefix: String = token
+            .chars()
+            .take(REGISTRATION_TOKEN_PREFIX.len() + 4)
+            .collect();
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
         let stored = repo::insert_token(
             &mut tx,
@@ -158,7 +161,9 @@ impl GatewayService {
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
         let rows = repo::list_tokens(&mut tx, page.after, page.fetch_limit()).await?;
         tx.commit().await?;
-        Ok(Page::from_rows(rows, page.limit, |t| (t.created_at, t.id.0)))
+        Ok(Page::from_rows(rows, page.limit, |t| {
+            (t.created_at, t.id.0)
+        }))
     }
 
     /// `DELETE /gateway-registry/tokens/{id}` (admin): revoked at once.
@@ -179,7 +184,11 @@ impl GatewayService {
 
     /// `POST /gateway-registry/register`: a registration token of the organization gives
     /// a gateway id and a relay token (a known name gets a fresh relay token).
-    pub async fn register(&self, input: RegisterGateway, remote_ip: Option<&str>) -> Result<Registered> {
+    pub async fn register(
+        &self,
+        input: RegisterGateway,
+        remote_ip: Option<&str>,
+    ) -> Result<Registered> {
         if !self.settings.registration_enabled {
             return Err(Error::Forbidden(
                 "gateway self-registration is disabled (GATEWAY_REGISTRATION_ENABLED)".into(),
@@ -191,24 +200,33 @@ impl GatewayService {
         let workspace_root = optional_text("workspace_root", input.workspace_root.as_ref(), 1000)?;
         let version = optional_text("version", input.version.as_ref(), 100)?;
         if input.capabilities.len() > 100
-            || input.capabilities.iter().any(|c| c.is_empty() || c.len() > 100)
+            || input
+                .capabilities
+                .iter()
+                .any(|c| c.is_empty() || c.len() > 100)
         {
             return Err(Error::invalid_field(
                 "capabilities",
                 "at most 100 names of 1-100 characters",
             ));
         }
-        if !input.registration_token.starts_with(REGISTRATION_TOKEN_PREFIX) {
-            return Err(Error::Unauthorized("not a registration token (gw_reg_…)".into()));
+        if !input
+            .registration_token
+            .starts_with(REGISTRATION_TOKEN_PREFIX)
+        {
+            return Err(Error::Unauthorized(
+                "not a registration token (gw_reg_…)".into(),
+            ));
         }
         let token_hash = sha256_hex(&input.registration_token);
         let relay_token = format!("{RELAY_TOKEN_PREFIX}{}", random_urlsafe(32));
         let relay_hash = sha256_hex(&relay_token);
         let mut tx = begin_org(&self.pool, input.organization_id).await?;
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM organizations WHERE id = $1")
-            .bind(input.organization_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM organizations WHERE id = $1")
+                .bind(input.organization_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(token_id) = repo::use_token(&mut tx, &token_hash).await? else {
             return Err(Error::Unauthorized(
                 "registration token unknown, revoked or expired for this organization".into(),
@@ -276,7 +294,11 @@ impl GatewayService {
 
     /// `POST /gateway-registry/heartbeat`: records metrics and status; at most one a
     /// second per gateway (429 otherwise).
-    pub async fn heartbeat(&self, input: Heartbeat, remote_ip: Option<&str>) -> Result<HeartbeatAck> {
+    pub async fn heartbeat(
+        &self,
+        input: Heartbeat,
+        remote_ip: Option<&str>,
+    ) -> Result<HeartbeatAck> {
         let m = &input.metrics;
         if m.active_sessions < 0
             || m.agent_count < 0
@@ -288,7 +310,9 @@ impl GatewayService {
                 "counts and measurements must be finite and not negative",
             ));
         }
-        let gateway = self.authenticate(input.gateway_id, &input.relay_token).await?;
+        let gateway = self
+            .authenticate(input.gateway_id, &input.relay_token)
+            .await?;
         let status = match input.status {
             ReportedStatus::Online => GatewayStatus::Online,
             ReportedStatus::Error => GatewayStatus::Error,
@@ -325,7 +349,9 @@ impl GatewayService {
 
     /// `DELETE /gateway-registry/deregister`: the gateway leaves the registry.
     pub async fn deregister(&self, input: Deregister) -> Result<OkResponse> {
-        let gateway = self.authenticate(input.gateway_id, &input.relay_token).await?;
+        let gateway = self
+            .authenticate(input.gateway_id, &input.relay_token)
+            .await?;
         let mut tx = begin_org(&self.pool, gateway.organization_id).await?;
         repo::delete(&mut tx, gateway.id).await?;
         let event = NewEvent::new("gateway.deregistered")
@@ -401,7 +427,8 @@ impl GatewayService {
     /// Closes the records of sockets a relay instance held when it stopped.
     pub async fn relay_instance_stopped(&self, instance: &str) -> Result<u64> {
         let mut tx = begin_system(&self.pool).await?;
-        let n = repo::close_instance_connections(&mut tx, instance, "relay instance stopped").await?;
+        let n =
+            repo::close_instance_connections(&mut tx, instance, "relay instance stopped").await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -432,14 +459,18 @@ impl GatewayService {
         let rows = self
             .read(ctx, move |c| Box::pin(repo::list(c, status, after, limit)))
             .await?;
-        Ok(Page::from_rows(rows, page.limit, |g| (g.created_at, g.id.0)))
+        Ok(Page::from_rows(rows, page.limit, |g| {
+            (g.created_at, g.id.0)
+        }))
     }
 
     /// `GET /gateways/{id}`.
     pub async fn get(&self, ctx: &OrgContext, id: GatewayId) -> Result<Gateway> {
         self.read(ctx, move |c| Box::pin(repo::get(c, id)))
             .await?
-            .ok_or(Error::NotFound { resource: "gateway" })
+            .ok_or(Error::NotFound {
+                resource: "gateway",
+            })
     }
 
     /// `GET /gateways/{id}/metrics`: samples, newest first.
@@ -456,9 +487,9 @@ impl GatewayService {
         }
         self.read(ctx, move |c| {
             Box::pin(async move {
-                repo::get(&mut *c, id)
-                    .await?
-                    .ok_or(Error::NotFound { resource: "gateway" })?;
+                repo::get(&mut *c, id).await?.ok_or(Error::NotFound {
+                    resource: "gateway",
+                })?;
                 repo::metrics(c, id, since, limit).await
             })
         })
@@ -473,9 +504,9 @@ impl GatewayService {
     ) -> Result<Vec<GatewayConnection>> {
         self.read(ctx, move |c| {
             Box::pin(async move {
-                repo::get(&mut *c, id)
-                    .await?
-                    .ok_or(Error::NotFound { resource: "gateway" })?;
+                repo::get(&mut *c, id).await?.ok_or(Error::NotFound {
+                    resource: "gateway",
+                })?;
                 let mut open = repo::connections(&mut *c, id, true, 100).await?;
                 let recent = repo::connections(c, id, false, 50).await?;
                 open.extend(recent.into_iter().filter(|r| r.disconnected_at.is_some()));
@@ -501,7 +532,9 @@ impl GatewayService {
         let until = Utc::now() + chrono::Duration::seconds(i64::from(grace));
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
         if !repo::rotate_relay_token(&mut tx, id, &sha256_hex(&relay_token), until).await? {
-            return Err(Error::NotFound { resource: "gateway" });
+            return Err(Error::NotFound {
+                resource: "gateway",
+            });
         }
         let event = NewEvent::new("gateway.relay_token_rotated")
             .payload(json!({ "gateway_id": id, "previous_valid_until": until }));
@@ -517,7 +550,9 @@ impl GatewayService {
         ctx.authorize(Permission::GatewaysManage)?;
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
         if !repo::delete(&mut tx, id).await? {
-            return Err(Error::NotFound { resource: "gateway" });
+            return Err(Error::NotFound {
+                resource: "gateway",
+            });
         }
         let event = NewEvent::new("gateway.removed").payload(json!({ "gateway_id": id }));
         finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
@@ -528,7 +563,11 @@ impl GatewayService {
 /// Marks gateways silent for longer than `threshold` offline (their agents with them),
 /// records `gateway.offline` in each organization's log, prunes week-old metrics.
 /// Returns how many went offline. Safe to run from any number of workers at once.
-pub async fn sweep_offline(pool: &PgPool, bus: &dyn EventBus, threshold: Duration) -> Result<usize> {
+pub async fn sweep_offline(
+    pool: &PgPool,
+    bus: &dyn EventBus,
+    threshold: Duration,
+) -> Result<usize> {
     let mut tx = begin_system(pool).await?;
     let stale = repo::sweep_offline(&mut tx, threshold.as_secs_f64()).await?;
     repo::prune_metrics(&mut tx, 7).await?;
@@ -548,7 +587,8 @@ pub async fn sweep_offline(pool: &PgPool, bus: &dyn EventBus, threshold: Duratio
                 }))
             })
             .collect();
-        recorded.extend(events::append(&mut tx, org, &Actor::system("gateway-sweeper"), new).await?);
+        recorded
+            .extend(events::append(&mut tx, org, &Actor::system("gateway-sweeper"), new).await?);
     }
     tx.commit().await?;
     bus.publish(&recorded).await;
