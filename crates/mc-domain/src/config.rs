@@ -700,6 +700,11 @@ pub struct RelayConfig {
     pub auth: AuthConfig,
     /// Socket limits and timings.
     pub ws: WsConfig,
+    /// Gateway settings (the heartbeat period gateways are told on the relay).
+    pub gateways: GatewayConfig,
+    /// `GATEWAY_CALL_TIMEOUT_SECONDS`: how long a call to a gateway waits for its answer
+    /// before it fails with `gateway_timeout` (default 30).
+    pub gateway_call_timeout: Duration,
 }
 
 /// WebSocket limits and timings shared by every socket endpoint.
@@ -785,12 +790,16 @@ impl ServiceConfig for RelayConfig {
         let common = CommonConfig::read(&mut r);
         let auth = AuthConfig::read(&mut r);
         let ws = WsConfig::read(&mut r);
+        let gateways = GatewayConfig::read(&mut r);
+        let gateway_call_timeout = r.seconds("GATEWAY_CALL_TIMEOUT_SECONDS", 30, 1);
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
             common: common.expect("finish() reports missing values"),
             auth: auth.expect("finish() reports missing values"),
             ws,
+            gateways,
+            gateway_call_timeout,
         })
     }
 

@@ -34,3 +34,16 @@ impl Infra {
         Ok(Self { pool, redis, probe })
     }
 }
+
+/// A name unique to this process, for lease holders and relay routing:
+/// `{service}-{host}-{pid}-{random}`.
+pub fn instance_name(service: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{service}-{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}

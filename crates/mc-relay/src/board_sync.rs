@@ -469,7 +469,7 @@ impl Connection {
 }
 
 /// Per-socket frame allowance: `rate` per second sustained, bursts of twice that.
-struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: f64,
     capacity: f64,
     tokens: f64,
@@ -477,7 +477,7 @@ struct TokenBucket {
 }
 
 impl TokenBucket {
-    fn new(rate: u32) -> Self {
+    pub(crate) fn new(rate: u32) -> Self {
         let rate = f64::from(rate);
         Self {
             rate,
@@ -487,7 +487,7 @@ impl TokenBucket {
         }
     }
 
-    fn take(&mut self) -> bool {
+    pub(crate) fn take(&mut self) -> bool {
         let now = Instant::now();
         let elapsed = now.duration_since(self.at).as_secs_f64();
         self.at = now;

@@ -2,6 +2,7 @@
 
 pub mod board_protocol;
 pub mod board_sync;
+pub mod gateway_relay;
 pub mod rooms;
 
 use anyhow::Context;
@@ -10,6 +11,8 @@ use axum::routing::get;
 use mc_domain::boards::BoardService;
 use mc_domain::config::{RateLimitConfig, RelayConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::gateways::router::GatewayRouter;
+use mc_domain::gateways::{GatewayService, GatewaySettings};
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
 use rooms::BoardRooms;
@@ -58,11 +61,17 @@ pub struct RelayState {
     pub connections: ConnectionSlots,
     /// Frames written to board sockets (for benchmarks and metrics).
     pub frames_sent: Arc<AtomicU64>,
+    /// The gateway registry (relay authentication, connection records).
+    pub gateways: GatewayService,
+    /// Calls to gateways across relay instances.
+    pub gateway_router: GatewayRouter,
+    /// Fires when the relay shuts down.
+    pub shutdown: CancellationToken,
 }
 
 impl RelayState {
     /// Builds the state over connected infrastructure.
-    pub fn new(
+    pub async fn new(
         infra: Infra,
         config: &RelayConfig,
         shutdown: CancellationToken,
@@ -76,12 +85,27 @@ impl RelayState {
         .context("setting up identity")?;
         let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
+        let gateways = GatewayService::new(
+            infra.pool.clone(),
+            bus.clone(),
+            GatewaySettings {
+                registration_enabled: config.gateways.registration_enabled,
+                heartbeat_interval: config.gateways.heartbeat_interval,
+                relay_public_url: config.gateways.relay_public_url.clone(),
+            },
+        );
+        let gateway_router = GatewayRouter::start(
+            Some(infra.redis.clone()),
+            mc_domain::infra::instance_name("relay"),
+        )
+        .await
+        .context("starting gateway routing")?;
         let rooms = BoardRooms::new(
             infra.pool.clone(),
             bus,
             config.ws.outbound_queue,
             config.ws.check_interval,
-            shutdown,
+            shutdown.clone(),
         );
         Ok(Self {
             infra,
@@ -91,6 +115,9 @@ impl RelayState {
             config: Arc::new(config.clone()),
             connections: ConnectionSlots(Arc::new(Semaphore::new(config.ws.max_connections))),
             frames_sent: Arc::new(AtomicU64::new(0)),
+            gateways,
+            gateway_router,
+            shutdown,
         })
     }
 }
@@ -100,6 +127,10 @@ pub fn router(state: RelayState) -> Router {
     let probe = state.infra.probe.clone();
     Router::new()
         .route("/ws/board/{board_id}/sync", get(board_sync::upgrade))
+        .route(
+            "/ws/gateway/{gateway_id}/relay",
+            get(gateway_relay::upgrade),
+        )
         .with_state(state)
         .merge(mc_web::ops::routes(probe))
         .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
@@ -114,13 +145,20 @@ pub async fn run(
     let infra = Infra::connect(RelayConfig::SERVICE, &config.common)
         .await
         .context("connecting to Postgres and Redis")?;
-    let state = RelayState::new(infra, &config, shutdown.clone())?;
-    mc_web::serve::serve(
+    let state = RelayState::new(infra, &config, shutdown.clone()).await?;
+    let gateways = state.gateways.clone();
+    let instance = state.gateway_router.instance().to_owned();
+    let served = mc_web::serve::serve(
         listener,
         router(state),
         shutdown,
         config.common.shutdown_grace,
     )
     .await
-    .context("serving HTTP")
+    .context("serving HTTP");
+    // Sockets closed with the process may not have recorded their end.
+    if let Err(err) = gateways.relay_instance_stopped(&instance).await {
+        tracing::warn!(error = %err, "closing this instance's gateway connection records failed");
+    }
+    served
 }

@@ -73,11 +73,16 @@ pub fn api_config(common: CommonConfig) -> ApiConfig {
         auth: auth_config(),
         rate_limits: RateLimitConfig::default(),
         stream_check_interval: std::time::Duration::from_secs(1),
-        gateways: mc_domain::config::GatewayConfig {
-            registration_enabled: true,
-            heartbeat_interval: std::time::Duration::from_secs(30),
-            relay_public_url: "ws://127.0.0.1:8001".to_owned(),
-        },
+        gateways: gateway_config(),
+    }
+}
+
+/// Gateway settings for tests.
+pub fn gateway_config() -> mc_domain::config::GatewayConfig {
+    mc_domain::config::GatewayConfig {
+        registration_enabled: true,
+        heartbeat_interval: std::time::Duration::from_secs(30),
+        relay_public_url: "ws://127.0.0.1:8001".to_owned(),
     }
 }
 
@@ -91,6 +96,8 @@ pub fn relay_config(common: CommonConfig) -> RelayConfig {
             check_interval: std::time::Duration::from_secs(1),
             ..Default::default()
         },
+        gateways: gateway_config(),
+        gateway_call_timeout: std::time::Duration::from_secs(5),
     }
 }
 

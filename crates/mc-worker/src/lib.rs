@@ -94,12 +94,7 @@ pub async fn run(
         queues: config.queues.clone(),
         poll_interval: config.poll_interval,
         drain_timeout: config.common.shutdown_grace,
-        ..WorkerOptions::new(format!(
-            "{}-{}-{}",
-            hostname(),
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ))
+        ..WorkerOptions::new(mc_domain::infra::instance_name("worker"))
     };
     let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
     let forwarder = tokio::spawn(job_events::forward(
@@ -127,10 +122,4 @@ pub async fn run(
         .context("the job event forwarder panicked")?
         .context("the job event forwarder failed")?;
     served
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "worker".into())
 }

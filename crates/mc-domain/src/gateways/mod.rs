@@ -3,6 +3,7 @@
 
 pub mod model;
 pub mod repo;
+pub mod router;
 pub mod service;
 pub mod sweep;
 

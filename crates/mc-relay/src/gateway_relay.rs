@@ -1,0 +1,390 @@
+//! `WS /ws/gateway/{gateway_id}/relay`: the socket a gateway's connector holds.
+//!
+//! First frame `{"type":"auth","payload":{"relay_token":"gw_relay_…"}}` →
+//! `{"type":"auth_ok","payload":{"gateway_id","config"}}`, or `auth_error` and close 4001.
+//! Then OpenClaw gateway RPC frames both ways: the control plane's `req {id, method,
+//! params}` go down; the gateway's `res {id, ok, payload|error}` are routed back to the
+//! caller's instance and its `event` frames are published. `heartbeat` frames are echoed.
+//! One live socket per gateway: a newer one closes the older with 4010.
+//! Close codes: 4001 auth, 4008 policy (oversized frame, flood, silence), 4010 replaced,
+//! 1012 relay restarting.
+
+use crate::RelayState;
+use crate::board_sync::{CLOSE_AUTH, CLOSE_POLICY, CLOSE_RESTART};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::response::{IntoResponse, Response};
+use mc_domain::Error;
+use mc_domain::fanout::Delivery;
+use mc_domain::gateways::AuthedGateway;
+use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, PRESENCE_TTL};
+use mc_domain::ids::{GatewayConnectionId, GatewayId};
+use mc_web::ApiError;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Close code: a newer socket for the same gateway took over.
+pub const CLOSE_REPLACED: u16 = 4010;
+
+/// Requests forwarded to the gateway that are still unanswered after this are forgotten
+/// (their callers have long timed out).
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(600);
+
+/// Upgrades to the gateway relay socket.
+pub async fn upgrade(
+    State(state): State<RelayState>,
+    Path(gateway): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Ok(gateway) = gateway.parse::<GatewayId>() else {
+        return ApiError(Error::invalid_field("gateway_id", "must be a UUID")).into_response();
+    };
+    let Some(slot) = state.connections.try_acquire() else {
+        return ApiError(Error::unavailable(
+            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
+        ))
+        .into_response();
+    };
+    let max = state.config.ws.max_frame_bytes * 16;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            GatewaySocket {
+                state,
+                gateway,
+                socket,
+                peer,
+                last_heard: Instant::now(),
+                in_flight: HashMap::new(),
+            }
+            .run()
+            .await;
+        })
+}
+
+struct Close(u16, &'static str);
+
+struct GatewaySocket {
+    state: RelayState,
+    gateway: GatewayId,
+    socket: WebSocket,
+    peer: SocketAddr,
+    last_heard: Instant,
+    /// Request id → (instance waiting for the answer, when it was sent).
+    in_flight: HashMap<String, (String, Instant)>,
+}
+
+fn frame(kind: &str, payload: Value) -> String {
+    json!({ "type": kind, "payload": payload }).to_string()
+}
+
+fn error_frame(code: &str, message: &str, id: Option<&str>) -> String {
+    let mut f = json!({ "type": "error", "payload": { "code": code, "message": message } });
+    if let Some(id) = id {
+        f["id"] = json!(id);
+    }
+    f.to_string()
+}
+
+impl GatewaySocket {
+    async fn run(mut self) {
+        let close = match self.serve().await {
+            Ok(close) | Err(close) => close,
+        };
+        let close_frame = Message::Close(Some(CloseFrame {
+            code: close.0,
+            reason: Utf8Bytes::from_static(close.1),
+        }));
+        if let Ok(Ok(())) =
+            tokio::time::timeout(Duration::from_secs(5), self.socket.send(close_frame)).await
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(message)) = self.socket.recv().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), Close> {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Close(1006, "send failed"))
+    }
+
+    /// The next JSON frame (`None`: a bad frame already answered with an error).
+    async fn receive(&mut self) -> Result<Option<Value>, Close> {
+        loop {
+            let Some(message) = self.socket.recv().await else {
+                return Err(Close(1000, "gone"));
+            };
+            let message = message.map_err(|_| Close(1002, "protocol error"))?;
+            self.last_heard = Instant::now();
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Binary(_) => {
+                    self.send(error_frame(
+                        "INVALID_MESSAGE",
+                        "binary frames are not supported",
+                        None,
+                    ))
+                    .await?;
+                    return Ok(None);
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                Message::Close(_) => return Err(Close(1000, "bye")),
+            };
+            return match serde_json::from_str::<Value>(text.as_str()) {
+                Ok(value) if value.get("type").and_then(Value::as_str).is_some() => Ok(Some(value)),
+                Ok(_) => {
+                    self.send(error_frame(
+                        "INVALID_MESSAGE",
+                        "frames are JSON objects with a string type",
+                        None,
+                    ))
+                    .await?;
+                    Ok(None)
+                }
+                Err(err) => {
+                    self.send(error_frame(
+                        "INVALID_MESSAGE",
+                        &format!("not JSON: {err}"),
+                        None,
+                    ))
+                    .await?;
+                    Ok(None)
+                }
+            };
+        }
+    }
+
+    async fn authenticate(&mut self) -> Result<Result<AuthedGateway, Close>, Close> {
+        let first =
+            match tokio::time::timeout(self.state.config.ws.auth_timeout, self.receive()).await {
+                Err(_) => {
+                    self.send(frame(
+                        "auth_error",
+                        json!({"reason": "no auth frame in time"}),
+                    ))
+                    .await?;
+                    return Ok(Err(Close(CLOSE_AUTH, "auth timeout")));
+                }
+                Ok(first) => first?,
+            };
+        let token = first
+            .as_ref()
+            .filter(|f| f["type"] == "auth")
+            .and_then(|f| f["payload"]["relay_token"].as_str())
+            .map(str::to_owned);
+        let Some(token) = token else {
+            self.send(frame(
+                "auth_error",
+                json!({"reason": "the first frame must be auth {relay_token}"}),
+            ))
+            .await?;
+            return Ok(Err(Close(CLOSE_AUTH, "auth required")));
+        };
+        match self.state.gateways.authenticate(self.gateway, &token).await {
+            Ok(gateway) => Ok(Ok(gateway)),
+            Err(Error::Unauthorized(_)) => {
+                self.send(frame("auth_error", json!({"reason": "invalid_token"})))
+                    .await?;
+                Ok(Err(Close(CLOSE_AUTH, "invalid token")))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "gateway authentication failed");
+                self.send(frame("auth_error", json!({"reason": "unavailable"})))
+                    .await?;
+                Ok(Err(Close(CLOSE_RESTART, "try again")))
+            }
+        }
+    }
+
+    async fn serve(&mut self) -> Result<Close, Close> {
+        let gateway = match self.authenticate().await? {
+            Ok(gateway) => gateway,
+            Err(close) => return Ok(close),
+        };
+        let router = self.state.gateway_router.clone();
+        let instance = router.instance().to_owned();
+        let peer = self.peer.to_string();
+        let connection = match self
+            .state
+            .gateways
+            .relay_connected(&gateway, &instance, Some(&peer))
+            .await
+        {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::warn!(error = %err, "recording a gateway connection failed");
+                return Ok(Close(CLOSE_RESTART, "try again"));
+            }
+        };
+        let attachment = match router.attach(gateway.id, connection).await {
+            Ok(a) => a,
+            Err(err) => {
+                tracing::warn!(error = %err, "routing a gateway connection failed");
+                let _ = self
+                    .state
+                    .gateways
+                    .relay_disconnected(&gateway, connection, "routing unavailable")
+                    .await;
+                return Ok(Close(CLOSE_RESTART, "try again"));
+            }
+        };
+        let config = self.state.gateways.gateway_config();
+        let result = async {
+            self.send(frame(
+                "auth_ok",
+                json!({"gateway_id": gateway.id, "connection_id": connection, "config": config}),
+            ))
+            .await?;
+            self.relay(&gateway, connection, attachment).await
+        }
+        .await;
+        let reason = match &result {
+            Ok(c) | Err(c) => c.1,
+        };
+        let _ = router.detach(gateway.id, connection).await;
+        if let Err(err) = self
+            .state
+            .gateways
+            .relay_disconnected(&gateway, connection, reason)
+            .await
+        {
+            tracing::warn!(error = %err, "recording a gateway disconnect failed");
+        }
+        result
+    }
+
+    async fn relay(
+        &mut self,
+        gateway: &AuthedGateway,
+        connection: GatewayConnectionId,
+        mut attachment: Attachment,
+    ) -> Result<Close, Close> {
+        let router = self.state.gateway_router.clone();
+        let ws = self.state.config.ws.clone();
+        let mut ping = tokio::time::interval(ws.heartbeat_interval.min(PRESENCE_TTL / 3));
+        ping.tick().await;
+        let shutdown = self.state.shutdown.clone();
+        let mut bucket = crate::board_sync::TokenBucket::new(ws.messages_per_second.max(1) * 50);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting")),
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > ws.heartbeat_timeout {
+                        return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
+                    }
+                    if router.refresh(gateway.id, connection).await.is_err() {
+                        tracing::warn!("refreshing gateway presence failed");
+                    }
+                    self.socket.send(Message::Ping(Default::default())).await
+                        .map_err(|_| Close(1006, "send failed"))?;
+                    let now = Instant::now();
+                    self.in_flight.retain(|_, (_, at)| now.duration_since(*at) < IN_FLIGHT_TTL);
+                }
+                delivery = attachment.rx.rx.recv() => match delivery {
+                    Ok(Delivery::Item(envelope)) => match envelope.as_ref() {
+                        Envelope::Req { id, method, params, reply_to } => {
+                            self.in_flight.insert(id.clone(), (reply_to.clone(), Instant::now()));
+                            let f = json!({"type": "req", "id": id, "method": method, "params": params});
+                            self.send(f.to_string()).await?;
+                        }
+                        Envelope::Replaced { connection_id } if *connection_id != connection => {
+                            return Ok(Close(CLOSE_REPLACED, "replaced by a newer connection"));
+                        }
+                        _ => {}
+                    },
+                    Ok(Delivery::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Ok(Close(CLOSE_RESTART, "routing stopped"));
+                    }
+                },
+                incoming = self.receive() => {
+                    let Some(f) = incoming? else { continue };
+                    if !bucket.take() {
+                        self.send(error_frame("RATE_LIMITED", "too many frames", None)).await?;
+                        return Ok(Close(CLOSE_POLICY, "rate limit"));
+                    }
+                    self.handle(gateway, f).await?;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, gateway: &AuthedGateway, f: Value) -> Result<(), Close> {
+        let router = self.state.gateway_router.clone();
+        let id = f.get("id").and_then(Value::as_str).map(str::to_owned);
+        match f["type"].as_str().unwrap_or_default() {
+            "res" => {
+                let Some(id) = id else {
+                    return self
+                        .send(error_frame("INVALID_MESSAGE", "res needs an id", None))
+                        .await;
+                };
+                let Some((reply_to, _)) = self.in_flight.remove(&id) else {
+                    return self
+                        .send(error_frame(
+                            "UNKNOWN_REQUEST",
+                            "no request with this id is waiting",
+                            Some(&id),
+                        ))
+                        .await;
+                };
+                if let Err(err) = router
+                    .respond(&reply_to, id, CallOutcome::from_res(&f))
+                    .await
+                {
+                    tracing::warn!(error = %err, "routing a gateway answer failed");
+                }
+                Ok(())
+            }
+            "event" => {
+                if f.get("event").and_then(Value::as_str).is_none() {
+                    return self
+                        .send(error_frame(
+                            "INVALID_MESSAGE",
+                            "event needs an event name",
+                            None,
+                        ))
+                        .await;
+                }
+                if let Err(err) = router.publish_event(gateway.id, f).await {
+                    tracing::warn!(error = %err, "publishing a gateway event failed");
+                }
+                Ok(())
+            }
+            "heartbeat" => self.send(json!({"type": "heartbeat"}).to_string()).await,
+            "req" => {
+                let method = f["method"].as_str().unwrap_or_default().to_owned();
+                let res = json!({"type": "res", "id": id, "ok": false, "error": {
+                    "code": "UNKNOWN_METHOD",
+                    "message": format!("the control plane does not serve {method:?}"),
+                }});
+                self.send(res.to_string()).await
+            }
+            "auth" => {
+                self.send(error_frame(
+                    "INVALID_MESSAGE",
+                    "already authenticated",
+                    id.as_deref(),
+                ))
+                .await
+            }
+            other => {
+                let message = format!("unknown frame type {other:?}");
+                self.send(error_frame("INVALID_MESSAGE", &message, id.as_deref()))
+                    .await
+            }
+        }
+    }
+}

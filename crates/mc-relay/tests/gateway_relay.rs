@@ -1,0 +1,350 @@
+//! `WS /ws/gateway/{id}/relay` against real Postgres and Redis: authentication, calls
+//! routed through Redis to whichever instance holds the gateway, answers and events back,
+//! replacement by a newer socket on another instance, timeouts, offline gateways and bad
+//! frames.
+
+use mc_domain::fanout::Delivery;
+use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
+use mc_domain::ids::GatewayId;
+use mc_domain::redis::RedisHandle;
+use mc_testkit::api::{Session, TestApi};
+use mc_testkit::ws::WsClient;
+use mc_testkit::{Spawned, common_config, relay_config, spawn_service};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn run_api(
+    config: mc_domain::config::ApiConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    Box::pin(mc_api::run(config, listener, shutdown))
+}
+
+struct Fleet {
+    api: TestApi,
+    admin: Session,
+    gateway: String,
+    relay_token: String,
+}
+
+impl Fleet {
+    async fn start() -> Self {
+        let api = TestApi::start(run_api).await;
+        let admin = api.org_admin("relay-fleet").await;
+        let token = api
+            .post(
+                Some(&admin.token),
+                "/api/v1/gateway-registry/tokens",
+                json!({}),
+            )
+            .await
+            .expect(201)
+            .body["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let registered = api
+            .post(
+                None,
+                "/api/v1/gateway-registry/register",
+                json!({"organization_id": admin.org_id.unwrap(), "registration_token": token,
+                       "name": "office-1"}),
+            )
+            .await
+            .expect(200);
+        Self {
+            gateway: registered.body["gateway_id"].as_str().unwrap().to_owned(),
+            relay_token: registered.body["relay_token"].as_str().unwrap().to_owned(),
+            api,
+            admin,
+        }
+    }
+
+    async fn relay(&self) -> Spawned {
+        let config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
+        let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
+        let url = relay.url("/readyz");
+        mc_testkit::eventually(WAIT, "relay ready", || {
+            let url = url.clone();
+            async move {
+                mc_testkit::http_client()
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+                    .then_some(())
+            }
+        })
+        .await;
+        relay
+    }
+
+    fn url(&self, relay: &Spawned) -> String {
+        relay
+            .url(&format!("/ws/gateway/{}/relay", self.gateway))
+            .replace("http://", "ws://")
+    }
+
+    /// A socket authenticated as the gateway.
+    async fn connect(&self, relay: &Spawned) -> WsClient {
+        let mut ws = WsClient::connect(&self.url(relay)).await;
+        ws.send_json(&json!({"type": "auth", "payload": {"relay_token": self.relay_token}}))
+            .await;
+        let ok = ws.next_json(WAIT).await;
+        assert_eq!(ok["type"], "auth_ok", "{ok}");
+        assert_eq!(ok["payload"]["gateway_id"], self.gateway.as_str());
+        ws
+    }
+
+    async fn caller(&self) -> GatewayRouter {
+        let redis = RedisHandle::new(&self.api.redis).unwrap();
+        GatewayRouter::start(Some(redis), format!("test-caller-{}", uuid::Uuid::new_v4()))
+            .await
+            .unwrap()
+    }
+
+    fn id(&self) -> GatewayId {
+        self.gateway.parse().unwrap()
+    }
+
+    async fn gateway_json(&self) -> Value {
+        self.api
+            .get(
+                &self.admin.token,
+                &format!("/api/v1/gateways/{}", self.gateway),
+            )
+            .await
+            .expect(200)
+            .body
+    }
+}
+
+/// Answers the next `req` on `ws` with `payload`; returns the request frame.
+async fn answer(ws: &mut WsClient, payload: Value) -> Value {
+    let req = ws.next_of_type("req", WAIT).await;
+    ws.send_json(&json!({"type": "res", "id": req["id"], "ok": true, "payload": payload}))
+        .await;
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_and_frames_before_auth_are_refused() {
+    let fleet = Fleet::start().await;
+    let relay = fleet.relay().await;
+    let mut ws = WsClient::connect(&fleet.url(&relay)).await;
+    ws.send_json(&json!({"type": "req", "id": "1", "method": "health"}))
+        .await;
+    let (code, frames) = ws.expect_close(WAIT).await;
+    assert_eq!(code, 4001);
+    assert_eq!(frames[0]["type"], "auth_error");
+
+    let mut ws = WsClient::connect(&fleet.url(&relay)).await;
+    ws.send_json(&json!({"type": "auth", "payload": {"relay_token": "gw_relay_wrong"}}))
+        .await;
+    let (code, frames) = ws.expect_close(WAIT).await;
+    assert_eq!(code, 4001);
+    assert_eq!(frames[0]["payload"]["reason"], "invalid_token");
+
+    // Another gateway's id with this gateway's token.
+    let other = relay
+        .url(&format!("/ws/gateway/{}/relay", uuid::Uuid::now_v7()))
+        .replace("http://", "ws://");
+    let mut ws = WsClient::connect(&other).await;
+    ws.send_json(&json!({"type": "auth", "payload": {"relay_token": fleet.relay_token}}))
+        .await;
+    assert_eq!(ws.expect_close(WAIT).await.0, 4001);
+
+    let bad_path = relay
+        .url("/ws/gateway/not-a-uuid/relay")
+        .replace("http://", "ws://");
+    assert_eq!(WsClient::try_connect(&bad_path).await.err(), Some(400));
+    assert_eq!(fleet.gateway_json().await["status"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
+    let fleet = Fleet::start().await;
+    let relay_a = fleet.relay().await;
+    let relay_b = fleet.relay().await;
+    let caller = fleet.caller().await;
+
+    // Nobody holds the gateway yet.
+    let outcome = caller
+        .call(fleet.id(), "health", json!({}), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, CallOutcome::Error { code, .. } if code == "gateway_offline"),
+        "{outcome:?}"
+    );
+
+    let mut on_a = fleet.connect(&relay_a).await;
+    let gw = fleet.gateway_json().await;
+    assert_eq!(
+        gw["status"], "online",
+        "a relay socket marks the gateway online"
+    );
+    let call = {
+        let caller = caller.clone();
+        let id = fleet.id();
+        tokio::spawn(async move {
+            caller
+                .call(
+                    id,
+                    "chat.send",
+                    json!({"sessionKey": "agent:mc-1:main", "message": "hi", "idempotencyKey": "k1"}),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap()
+        })
+    };
+    let req = answer(&mut on_a, json!({"runId": "run-1", "status": "started"})).await;
+    assert_eq!(req["method"], "chat.send");
+    assert_eq!(req["params"]["idempotencyKey"], "k1");
+    assert_eq!(
+        call.await.unwrap(),
+        CallOutcome::Ok {
+            payload: json!({"runId": "run-1", "status": "started"})
+        }
+    );
+
+    // The gateway's events reach subscribers on any instance.
+    let mut events = caller.subscribe_events(fleet.id()).await.unwrap();
+    on_a.send_json(&json!({"type": "event", "event": "chat", "seq": 7,
+                           "payload": {"runId": "run-1", "state": "delta", "deltaText": "Hel"}}))
+        .await;
+    let delivered = tokio::time::timeout(WAIT, events.rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let Delivery::Item(envelope) = delivered else {
+        panic!("unexpected resync")
+    };
+    let Envelope::Event { frame, .. } = envelope.as_ref() else {
+        panic!("expected an event, got {envelope:?}")
+    };
+    assert_eq!(frame["payload"]["deltaText"], "Hel");
+
+    // An error answer passes through with the gateway's code.
+    let call = {
+        let caller = caller.clone();
+        let id = fleet.id();
+        tokio::spawn(async move {
+            caller
+                .call(id, "chat.send", json!({}), Duration::from_secs(5))
+                .await
+                .unwrap()
+        })
+    };
+    let req = on_a.next_of_type("req", WAIT).await;
+    on_a.send_json(&json!({"type": "res", "id": req["id"], "ok": false,
+                           "error": {"code": "INVALID_REQUEST", "message": "sessionKey required"}}))
+        .await;
+    match call.await.unwrap() {
+        CallOutcome::Error { code, message, .. } => {
+            assert_eq!(
+                (code.as_str(), message.as_str()),
+                ("INVALID_REQUEST", "sessionKey required")
+            )
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    // Bad frames get error frames; the socket stays usable.
+    on_a.send_text("{not json").await;
+    assert_eq!(
+        on_a.next_of_type("error", WAIT).await["payload"]["code"],
+        "INVALID_MESSAGE"
+    );
+    on_a.send_json(&json!({"type": "res", "id": "nobody-asked", "ok": true}))
+        .await;
+    assert_eq!(
+        on_a.next_of_type("error", WAIT).await["payload"]["code"],
+        "UNKNOWN_REQUEST"
+    );
+    on_a.send_json(&json!({"type": "req", "id": "g1", "method": "teleport", "params": {}}))
+        .await;
+    let res = on_a.next_of_type("res", WAIT).await;
+    assert_eq!(
+        (res["id"].as_str(), res["ok"].as_bool()),
+        (Some("g1"), Some(false))
+    );
+    assert_eq!(res["error"]["code"], "UNKNOWN_METHOD");
+    on_a.send_json(&json!({"type": "heartbeat"})).await;
+    assert_eq!(on_a.next_json(WAIT).await["type"], "heartbeat");
+
+    // A gateway that never answers: the caller gets gateway_timeout.
+    let outcome = caller
+        .call(
+            fleet.id(),
+            "sessions.list",
+            json!({}),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, CallOutcome::Error { code, .. } if code == "gateway_timeout"),
+        "{outcome:?}"
+    );
+    let _ = on_a.next_of_type("req", WAIT).await;
+
+    // A newer socket on relay B replaces the one on relay A; calls follow it.
+    let mut on_b = fleet.connect(&relay_b).await;
+    let (code, _) = on_a.expect_close(WAIT).await;
+    assert_eq!(code, 4010);
+    let call = {
+        let caller = caller.clone();
+        let id = fleet.id();
+        tokio::spawn(async move {
+            caller
+                .call(id, "agents.list", json!({}), Duration::from_secs(5))
+                .await
+                .unwrap()
+        })
+    };
+    answer(&mut on_b, json!({"agents": [{"id": "main"}]})).await;
+    assert!(matches!(call.await.unwrap(), CallOutcome::Ok { .. }));
+
+    // The admin view lists the open socket on B and the closed one on A.
+    let connections = fleet
+        .api
+        .get(
+            &fleet.admin.token,
+            &format!("/api/v1/gateways/{}/connections", fleet.gateway),
+        )
+        .await
+        .expect(200);
+    let rows = connections.body.as_array().unwrap();
+    assert!(rows[0]["disconnected_at"].is_null(), "{rows:?}");
+    assert!(
+        rows[0]["relay_instance"]
+            .as_str()
+            .unwrap()
+            .starts_with("relay-")
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["close_reason"] == "replaced by a newer connection")
+    );
+
+    // Gone: calls fail fast as offline.
+    on_b.close().await;
+    mc_testkit::eventually(WAIT, "presence cleared", || {
+        let caller = caller.clone();
+        let id = fleet.id();
+        async move {
+            let outcome = caller
+                .call(id, "health", json!({}), Duration::from_millis(200))
+                .await
+                .unwrap();
+            matches!(&outcome, CallOutcome::Error { code, .. } if code == "gateway_offline")
+                .then_some(())
+        }
+    })
+    .await;
+}
