@@ -197,60 +197,6 @@ pub fn latest_embedded_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn all_applied() -> Vec<(i64, bool, Vec<u8>)> {
-        MIGRATOR
-            .iter()
-            .map(|m| (m.version, true, m.checksum.to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn empty_database_is_behind_by_everything() {
-        let state = compare(&[]);
-        let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        assert_eq!(
-            state,
-            MigrationState::Behind {
-                applied: None,
-                pending: expected
-            }
-        );
-        assert!(state.describe().contains("mc-api migrate"));
-    }
-
-    #[test]
-    fn fully_applied_is_current() {
-        let state = compare(&all_applied());
-        assert_eq!(
-            state,
-            MigrationState::Current {
-                version: latest_embedded_version()
-            }
-        );
-    }
-
-    #[test]
-    fn a_newer_database_is_still_current() {
-        let mut applied = all_applied();
-        applied.push((99_999_999_999_999, true, vec![1, 2, 3]));
-        assert!(compare(&applied).is_current());
-    }
-
-    #[test]
-    fn failed_and_edited_migrations_are_reported() {
-        let mut applied = all_applied();
-        applied[0].1 = false;
-        assert!(matches!(compare(&applied), MigrationState::Dirty { .. }));
-        let mut applied = all_applied();
-        applied[0].2 = vec![0];
-        assert!(matches!(compare(&applied), MigrationState::Modified { .. }));
-    }
-}
-
 /// A `LISTEN` on one channel that never fails its owner: when Postgres is away it
 /// reconnects later (at most once a second) and, meanwhile, [`Notifications::recv`]
 /// simply waits, so owners keep polling as their fallback.
@@ -319,5 +265,59 @@ impl Notifications {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_applied() -> Vec<(i64, bool, Vec<u8>)> {
+        MIGRATOR
+            .iter()
+            .map(|m| (m.version, true, m.checksum.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_database_is_behind_by_everything() {
+        let state = compare(&[]);
+        let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        assert_eq!(
+            state,
+            MigrationState::Behind {
+                applied: None,
+                pending: expected
+            }
+        );
+        assert!(state.describe().contains("mc-api migrate"));
+    }
+
+    #[test]
+    fn fully_applied_is_current() {
+        let state = compare(&all_applied());
+        assert_eq!(
+            state,
+            MigrationState::Current {
+                version: latest_embedded_version()
+            }
+        );
+    }
+
+    #[test]
+    fn a_newer_database_is_still_current() {
+        let mut applied = all_applied();
+        applied.push((99_999_999_999_999, true, vec![1, 2, 3]));
+        assert!(compare(&applied).is_current());
+    }
+
+    #[test]
+    fn failed_and_edited_migrations_are_reported() {
+        let mut applied = all_applied();
+        applied[0].1 = false;
+        assert!(matches!(compare(&applied), MigrationState::Dirty { .. }));
+        let mut applied = all_applied();
+        applied[0].2 = vec![0];
+        assert!(matches!(compare(&applied), MigrationState::Modified { .. }));
     }
 }

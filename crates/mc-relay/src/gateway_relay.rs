@@ -78,7 +78,7 @@ struct GatewaySocket {
     in_flight: HashMap<String, (String, Instant)>,
 }
 
-fn frame(kind: &str, payload: Value) -> String {
+fn frame(kind: &str, payload: &Value) -> String {
     json!({ "type": kind, "payload": payload }).to_string()
 }
 
@@ -172,7 +172,7 @@ impl GatewaySocket {
                 Err(_) => {
                     self.send(frame(
                         "auth_error",
-                        json!({"reason": "no auth frame in time"}),
+                        &json!({"reason": "no auth frame in time"}),
                     ))
                     .await?;
                     return Ok(Err(Close(CLOSE_AUTH, "auth timeout")));
@@ -187,7 +187,7 @@ impl GatewaySocket {
         let Some(token) = token else {
             self.send(frame(
                 "auth_error",
-                json!({"reason": "the first frame must be auth {relay_token}"}),
+                &json!({"reason": "the first frame must be auth {relay_token}"}),
             ))
             .await?;
             return Ok(Err(Close(CLOSE_AUTH, "auth required")));
@@ -195,13 +195,13 @@ impl GatewaySocket {
         match self.state.gateways.authenticate(self.gateway, &token).await {
             Ok(gateway) => Ok(Ok(gateway)),
             Err(Error::Unauthorized(_)) => {
-                self.send(frame("auth_error", json!({"reason": "invalid_token"})))
+                self.send(frame("auth_error", &json!({"reason": "invalid_token"})))
                     .await?;
                 Ok(Err(Close(CLOSE_AUTH, "invalid token")))
             }
             Err(err) => {
                 tracing::warn!(error = %err, "gateway authentication failed");
-                self.send(frame("auth_error", json!({"reason": "unavailable"})))
+                self.send(frame("auth_error", &json!({"reason": "unavailable"})))
                     .await?;
                 Ok(Err(Close(CLOSE_RESTART, "try again")))
             }
@@ -244,7 +244,7 @@ impl GatewaySocket {
         let result = async {
             self.send(frame(
                 "auth_ok",
-                json!({"gateway_id": gateway.id, "connection_id": connection, "config": config}),
+                &json!({"gateway_id": gateway.id, "connection_id": connection, "config": config}),
             ))
             .await?;
             self.relay(&gateway, connection, attachment).await

@@ -233,7 +233,7 @@ pub struct OkResponse {
 }
 
 /// A relay socket of a gateway.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct GatewayConnection {
     /// Id.
     pub id: GatewayConnectionId,

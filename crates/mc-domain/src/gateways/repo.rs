@@ -481,14 +481,7 @@ pub async fn connections(
     open_only: bool,
     limit: i64,
 ) -> Result<Vec<GatewayConnection>> {
-    let rows: Vec<(
-        GatewayConnectionId,
-        String,
-        Option<String>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<GatewayConnection> = sqlx::query_as(
         "SELECT id, relay_instance, remote_addr, connected_at, disconnected_at, close_reason
          FROM gateway_connections
          WHERE gateway_id = $1 AND (NOT $2 OR disconnected_at IS NULL)
@@ -499,21 +492,7 @@ pub async fn connections(
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, relay_instance, remote_addr, connected_at, disconnected_at, close_reason)| {
-                GatewayConnection {
-                    id,
-                    relay_instance,
-                    remote_addr,
-                    connected_at,
-                    disconnected_at,
-                    close_reason,
-                }
-            },
-        )
-        .collect())
+    Ok(rows)
 }
 
 /// Gateways silent for longer than `threshold_secs`, set offline (system role).
