@@ -10,7 +10,8 @@
 use crate::RelayState;
 use crate::board_protocol::{self as protocol, ClientFrame, Effect};
 use crate::rooms::{Ended, Membership};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use crate::socket::{Close, TokenBucket, close_gracefully, send_text};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use mc_domain::boards::{Access, CreateTask, TransitionTask};
@@ -22,16 +23,7 @@ use mc_web::ApiError;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Close code: authentication failed or was revoked.
-pub const CLOSE_AUTH: u16 = 4001;
-/// Close code: forbidden (or no such board).
-pub const CLOSE_FORBIDDEN: u16 = 4003;
-/// Close code: protocol policy or rate.
-pub const CLOSE_POLICY: u16 = 4008;
-/// Close code: too slow to keep up; resume from the last seq.
-pub const CLOSE_SLOW: u16 = 4009;
-/// Close code: the relay is restarting or lost its feed; reconnect and resume.
-pub const CLOSE_RESTART: u16 = 1012;
+pub use crate::socket::{CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW};
 
 /// How long a closing socket waits for its close frame to be written.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -65,9 +57,6 @@ pub async fn upgrade(
         })
 }
 
-/// Why the connection ends.
-struct Close(u16, &'static str);
-
 struct Connection {
     state: RelayState,
     board: BoardId,
@@ -98,30 +87,11 @@ impl Connection {
         let close = match self.serve().await {
             Ok(close) | Err(close) => close,
         };
-        // A stalled client gets a while to drain what is queued and read the close frame.
-        let close_frame = Message::Close(Some(CloseFrame {
-            code: close.0,
-            reason: Utf8Bytes::from_static(close.1),
-        }));
-        if let Ok(Ok(())) = tokio::time::timeout(CLOSE_GRACE, self.socket.send(close_frame)).await {
-            // Finish the closing handshake: dropping the TCP connection while the client's
-            // reply is in flight can reset it before the client has read our close frame.
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while let Some(Ok(message)) = self.socket.recv().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
+        close_gracefully(&mut self.socket, close, CLOSE_GRACE).await;
     }
 
     async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|_| Close(1006, "send failed"))
+        send_text(&mut self.socket, text).await
     }
 
     /// The next text frame from the client, handling pings, size and rate limits.
@@ -464,39 +434,6 @@ impl Connection {
             // Our own outage is not a revocation.
             Err(Error::ServiceUnavailable { .. }) => true,
             Err(_) => false,
-        }
-    }
-}
-
-/// Per-socket frame allowance: `rate` per second sustained, bursts of twice that.
-pub(crate) struct TokenBucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    pub(crate) fn new(rate: u32) -> Self {
-        let rate = f64::from(rate);
-        Self {
-            rate,
-            capacity: rate * 2.0,
-            tokens: rate * 2.0,
-            at: Instant::now(),
-        }
-    }
-
-    pub(crate) fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.at).as_secs_f64();
-        self.at = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }

@@ -10,23 +10,23 @@
 //! 1012 relay restarting.
 
 use crate::RelayState;
-use crate::board_sync::{CLOSE_AUTH, CLOSE_POLICY, CLOSE_RESTART};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use crate::socket::{
+    CLOSE_AUTH, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_RESTART, Close, TokenBucket, close_gracefully,
+    send_text,
+};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use mc_domain::Error;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::AuthedGateway;
-use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, PRESENCE_TTL};
+use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, GatewayRouter, PRESENCE_TTL};
 use mc_domain::ids::{GatewayConnectionId, GatewayId};
 use mc_web::ApiError;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// Close code: a newer socket for the same gateway took over.
-pub const CLOSE_REPLACED: u16 = 4010;
 
 /// Requests forwarded to the gateway that are still unanswered after this are forgotten
 /// (their callers have long timed out).
@@ -54,6 +54,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             GatewaySocket {
+                router: state.gateway_router.clone(),
                 state,
                 gateway,
                 socket,
@@ -66,10 +67,10 @@ pub async fn upgrade(
         })
 }
 
-struct Close(u16, &'static str);
-
 struct GatewaySocket {
     state: RelayState,
+    /// Cloned once per socket (it holds this instance's name).
+    router: GatewayRouter,
     gateway: GatewayId,
     socket: WebSocket,
     peer: SocketAddr,
@@ -95,29 +96,11 @@ impl GatewaySocket {
         let close = match self.serve().await {
             Ok(close) | Err(close) => close,
         };
-        let close_frame = Message::Close(Some(CloseFrame {
-            code: close.0,
-            reason: Utf8Bytes::from_static(close.1),
-        }));
-        if let Ok(Ok(())) =
-            tokio::time::timeout(Duration::from_secs(5), self.socket.send(close_frame)).await
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while let Some(Ok(message)) = self.socket.recv().await {
-                    if matches!(message, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
+        close_gracefully(&mut self.socket, close, Duration::from_secs(5)).await;
     }
 
     async fn send(&mut self, text: String) -> Result<(), Close> {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|_| Close(1006, "send failed"))
+        send_text(&mut self.socket, text).await
     }
 
     /// The next JSON frame (`None`: a bad frame already answered with an error).
@@ -213,8 +196,7 @@ impl GatewaySocket {
             Ok(gateway) => gateway,
             Err(close) => return Ok(close),
         };
-        let router = self.state.gateway_router.clone();
-        let instance = router.instance().to_owned();
+        let instance = self.router.instance().to_owned();
         let peer = self.peer.to_string();
         let connection = match self
             .state
@@ -228,7 +210,7 @@ impl GatewaySocket {
                 return Ok(Close(CLOSE_RESTART, "try again"));
             }
         };
-        let attachment = match router.attach(gateway.id, connection).await {
+        let attachment = match self.router.attach(gateway.id, connection).await {
             Ok(a) => a,
             Err(err) => {
                 tracing::warn!(error = %err, "routing a gateway connection failed");
@@ -253,7 +235,7 @@ impl GatewaySocket {
         let reason = match &result {
             Ok(c) | Err(c) => c.1,
         };
-        let _ = router.detach(gateway.id, connection).await;
+        let _ = self.router.detach(gateway.id, connection).await;
         if let Err(err) = self
             .state
             .gateways
@@ -271,12 +253,11 @@ impl GatewaySocket {
         connection: GatewayConnectionId,
         mut attachment: Attachment,
     ) -> Result<Close, Close> {
-        let router = self.state.gateway_router.clone();
         let ws = self.state.config.ws.clone();
         let mut ping = tokio::time::interval(ws.heartbeat_interval.min(PRESENCE_TTL / 3));
         ping.tick().await;
         let shutdown = self.state.shutdown.clone();
-        let mut bucket = crate::board_sync::TokenBucket::new(ws.messages_per_second.max(1) * 50);
+        let mut bucket = TokenBucket::new(ws.messages_per_second.max(1) * 50);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting")),
@@ -284,7 +265,7 @@ impl GatewaySocket {
                     if self.last_heard.elapsed() > ws.heartbeat_timeout {
                         return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
                     }
-                    if router.refresh(gateway.id, connection).await.is_err() {
+                    if self.router.refresh(gateway.id, connection).await.is_err() {
                         tracing::warn!("refreshing gateway presence failed");
                     }
                     self.socket.send(Message::Ping(Default::default())).await
@@ -322,7 +303,6 @@ impl GatewaySocket {
     }
 
     async fn handle(&mut self, gateway: &AuthedGateway, f: Value) -> Result<(), Close> {
-        let router = self.state.gateway_router.clone();
         let id = f.get("id").and_then(Value::as_str).map(str::to_owned);
         match f["type"].as_str().unwrap_or_default() {
             "res" => {
@@ -340,7 +320,8 @@ impl GatewaySocket {
                         ))
                         .await;
                 };
-                if let Err(err) = router
+                if let Err(err) = self
+                    .router
                     .respond(&reply_to, id, CallOutcome::from_res(&f))
                     .await
                 {
@@ -358,7 +339,7 @@ impl GatewaySocket {
                         ))
                         .await;
                 }
-                if let Err(err) = router.publish_event(gateway.id, f).await {
+                if let Err(err) = self.router.publish_event(gateway.id, f).await {
                     tracing::warn!(error = %err, "publishing a gateway event failed");
                 }
                 Ok(())

@@ -4,6 +4,7 @@ pub mod board_protocol;
 pub mod board_sync;
 pub mod gateway_relay;
 pub mod rooms;
+pub mod socket;
 
 use anyhow::Context;
 use axum::Router;

@@ -1,0 +1,85 @@
+//! What every relay socket shares: close codes, the closing handshake, text sends and the
+//! per-socket frame allowance.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use std::time::{Duration, Instant};
+
+/// Close code: authentication failed or was revoked.
+pub const CLOSE_AUTH: u16 = 4001;
+/// Close code: forbidden (or no such resource).
+pub const CLOSE_FORBIDDEN: u16 = 4003;
+/// Close code: protocol policy or rate.
+pub const CLOSE_POLICY: u16 = 4008;
+/// Close code: too slow to keep up; resume from the last seq.
+pub const CLOSE_SLOW: u16 = 4009;
+/// Close code: a newer socket for the same gateway took over.
+pub const CLOSE_REPLACED: u16 = 4010;
+/// Close code: the relay is restarting or lost its feed; reconnect and resume.
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// Why a socket ends: close code and reason.
+pub(crate) struct Close(pub u16, pub &'static str);
+
+/// Sends `close` and finishes the closing handshake. A stalled peer gets `grace` to drain
+/// what is queued; then up to 2 s for its reply, since dropping the TCP connection while
+/// the reply is in flight can reset it before the peer has read our close frame.
+pub(crate) async fn close_gracefully(socket: &mut WebSocket, close: Close, grace: Duration) {
+    let frame = Message::Close(Some(CloseFrame {
+        code: close.0,
+        reason: Utf8Bytes::from_static(close.1),
+    }));
+    if let Ok(Ok(())) = tokio::time::timeout(grace, socket.send(frame)).await {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Sends a text frame; a failure ends the socket.
+pub(crate) async fn send_text(
+    socket: &mut WebSocket,
+    text: impl Into<Utf8Bytes>,
+) -> Result<(), Close> {
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| Close(1006, "send failed"))
+}
+
+/// Per-socket frame allowance: `rate` per second sustained, bursts of twice that.
+pub(crate) struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(rate: u32) -> Self {
+        let rate = f64::from(rate);
+        Self {
+            rate,
+            capacity: rate * 2.0,
+            tokens: rate * 2.0,
+            at: Instant::now(),
+        }
+    }
+
+    pub(crate) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
