@@ -60,19 +60,7 @@ impl Stack {
         let mut config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
         adjust(&mut config);
         let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
-        let url = relay.url("/readyz");
-        mc_testkit::eventually(WAIT, "relay ready", || {
-            let url = url.clone();
-            async move {
-                mc_testkit::http_client()
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 200)
-                    .then_some(())
-            }
-        })
-        .await;
+        relay.wait_ready().await;
         relay
     }
 

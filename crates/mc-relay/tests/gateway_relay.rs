@@ -66,26 +66,12 @@ impl Fleet {
     async fn relay(&self) -> Spawned {
         let config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
         let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
-        let url = relay.url("/readyz");
-        mc_testkit::eventually(WAIT, "relay ready", || {
-            let url = url.clone();
-            async move {
-                mc_testkit::http_client()
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 200)
-                    .then_some(())
-            }
-        })
-        .await;
+        relay.wait_ready().await;
         relay
     }
 
     fn url(&self, relay: &Spawned) -> String {
-        relay
-            .url(&format!("/ws/gateway/{}/relay", self.gateway))
-            .replace("http://", "ws://")
+        relay.ws_url(&format!("/ws/gateway/{}/relay", self.gateway))
     }
 
     /// A socket authenticated as the gateway.
@@ -149,17 +135,13 @@ async fn bad_credentials_and_frames_before_auth_are_refused() {
     assert_eq!(frames[0]["payload"]["reason"], "invalid_token");
 
     // Another gateway's id with this gateway's token.
-    let other = relay
-        .url(&format!("/ws/gateway/{}/relay", uuid::Uuid::now_v7()))
-        .replace("http://", "ws://");
+    let other = relay.ws_url(&format!("/ws/gateway/{}/relay", uuid::Uuid::now_v7()));
     let mut ws = WsClient::connect(&other).await;
     ws.send_json(&json!({"type": "auth", "payload": {"relay_token": fleet.relay_token}}))
         .await;
     assert_eq!(ws.expect_close(WAIT).await.0, 4001);
 
-    let bad_path = relay
-        .url("/ws/gateway/not-a-uuid/relay")
-        .replace("http://", "ws://");
+    let bad_path = relay.ws_url("/ws/gateway/not-a-uuid/relay");
     assert_eq!(WsClient::try_connect(&bad_path).await.err(), Some(400));
     assert_eq!(fleet.gateway_json().await["status"], "pending");
 }

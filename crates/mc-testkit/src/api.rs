@@ -121,19 +121,7 @@ impl TestApi {
     async fn spawn(run: RunFn, config: &ApiConfig) -> Spawned {
         let config = config.clone();
         let svc = spawn_service(move |listener, shutdown| run(config, listener, shutdown)).await;
-        crate::eventually(
-            std::time::Duration::from_secs(10),
-            "mc-api ready",
-            || async {
-                let ok = http_client()
-                    .get(svc.url("/readyz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().as_u16() == 200);
-                ok.then_some(())
-            },
-        )
-        .await;
+        svc.wait_ready().await;
         svc
     }
 

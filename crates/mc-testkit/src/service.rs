@@ -36,6 +36,24 @@ impl Spawned {
         self.handle.is_finished()
     }
 
+    /// Waits (up to 10 s) until `/readyz` answers 200; panics otherwise.
+    pub async fn wait_ready(&self) {
+        let url = self.url("/readyz");
+        crate::eventually(
+            std::time::Duration::from_secs(10),
+            &format!("{url} ready"),
+            || async {
+                crate::http_client()
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
     /// Waits for the service to return on its own.
     pub async fn join(self) -> anyhow::Result<()> {
         self.handle.await?
