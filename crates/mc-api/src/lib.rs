@@ -14,7 +14,7 @@ use axum::routing::get;
 use mc_domain::boards::BoardService;
 use mc_domain::config::{ApiConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
-use mc_domain::gateways::{GatewayService, GatewaySettings};
+use mc_domain::gateways::GatewayService;
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
 use std::sync::Arc;
@@ -57,15 +57,7 @@ impl AppState {
         .context("setting up identity")?;
         let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
-        let gateways = GatewayService::new(
-            infra.pool.clone(),
-            bus,
-            GatewaySettings {
-                registration_enabled: config.gateways.registration_enabled,
-                heartbeat_interval: config.gateways.heartbeat_interval,
-                relay_public_url: config.gateways.relay_public_url.clone(),
-            },
-        );
+        let gateways = GatewayService::new(infra.pool.clone(), bus, config.gateways.clone());
         Ok(Self {
             infra,
             identity,

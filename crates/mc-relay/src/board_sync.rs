@@ -10,7 +10,7 @@
 use crate::RelayState;
 use crate::board_protocol::{self as protocol, ClientFrame, Effect};
 use crate::rooms::{Ended, Membership};
-use crate::socket::{Close, TokenBucket, close_gracefully, send_text};
+use crate::socket::{Close, TokenBucket, close_gracefully, next_frame, send_text};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -96,49 +96,37 @@ impl Connection {
 
     /// The next text frame from the client, handling pings, size and rate limits.
     async fn receive(&mut self) -> Result<Option<ClientFrame>, Close> {
-        loop {
-            let Some(message) = self.socket.recv().await else {
-                return Err(Close(1000, "gone"));
-            };
-            let message = message.map_err(|_| Close(1002, "protocol error"))?;
-            self.last_heard = Instant::now();
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Binary(_) => {
-                    self.reject_frame(None, "binary frames are not supported")
-                        .await?;
-                    return Ok(None);
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                Message::Close(_) => return Err(Close(1000, "bye")),
-            };
-            if !self.bucket.take() {
-                let frame = protocol::error(
-                    None,
-                    "RATE_LIMITED",
-                    "too many frames",
-                    &serde_json::json!([]),
-                );
-                self.send(frame).await?;
-                return Err(Close(CLOSE_POLICY, "rate limit"));
+        let Some(text) = next_frame(&mut self.socket, &mut self.last_heard).await? else {
+            self.reject_frame(None, "binary frames are not supported")
+                .await?;
+            return Ok(None);
+        };
+        if !self.bucket.take() {
+            let frame = protocol::error(
+                None,
+                "RATE_LIMITED",
+                "too many frames",
+                &serde_json::json!([]),
+            );
+            self.send(frame).await?;
+            return Err(Close(CLOSE_POLICY, "rate limit"));
+        }
+        if text.len() > self.state.config.ws.max_frame_bytes {
+            let frame = protocol::error(
+                None,
+                "PAYLOAD_TOO_LARGE",
+                "frame exceeds WS_MAX_FRAME_BYTES",
+                &serde_json::json!([]),
+            );
+            self.send(frame).await?;
+            return Err(Close(CLOSE_POLICY, "frame too large"));
+        }
+        match ClientFrame::parse(text.as_str()) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(message) => {
+                self.reject_frame(None, &message).await?;
+                Ok(None)
             }
-            if text.len() > self.state.config.ws.max_frame_bytes {
-                let frame = protocol::error(
-                    None,
-                    "PAYLOAD_TOO_LARGE",
-                    "frame exceeds WS_MAX_FRAME_BYTES",
-                    &serde_json::json!([]),
-                );
-                self.send(frame).await?;
-                return Err(Close(CLOSE_POLICY, "frame too large"));
-            }
-            return match ClientFrame::parse(text.as_str()) {
-                Ok(frame) => Ok(Some(frame)),
-                Err(message) => {
-                    self.reject_frame(None, &message).await?;
-                    Ok(None)
-                }
-            };
         }
     }
 

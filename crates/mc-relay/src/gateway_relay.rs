@@ -12,7 +12,7 @@
 use crate::RelayState;
 use crate::socket::{
     CLOSE_AUTH, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_RESTART, Close, TokenBucket, close_gracefully,
-    send_text,
+    next_frame, send_text,
 };
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
@@ -48,13 +48,16 @@ pub async fn upgrade(
         ))
         .into_response();
     };
-    let max = state.config.ws.max_frame_bytes * 16;
-    ws.max_message_size(max)
-        .max_frame_size(max)
+    // Gateways send whole chat histories and agent lists: 16 × the client frame limit.
+    // The transport allows twice that, so an oversized frame still gets a clear error.
+    let max_frame = state.config.ws.max_frame_bytes * 16;
+    ws.max_message_size(max_frame * 2)
+        .max_frame_size(max_frame * 2)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             GatewaySocket {
                 router: state.gateway_router.clone(),
+                max_frame,
                 state,
                 gateway,
                 socket,
@@ -71,6 +74,8 @@ struct GatewaySocket {
     state: RelayState,
     /// Cloned once per socket (it holds this instance's name).
     router: GatewayRouter,
+    /// Largest accepted frame.
+    max_frame: usize,
     gateway: GatewayId,
     socket: WebSocket,
     peer: SocketAddr,
@@ -105,47 +110,44 @@ impl GatewaySocket {
 
     /// The next JSON frame (`None`: a bad frame already answered with an error).
     async fn receive(&mut self) -> Result<Option<Value>, Close> {
-        loop {
-            let Some(message) = self.socket.recv().await else {
-                return Err(Close(1000, "gone"));
-            };
-            let message = message.map_err(|_| Close(1002, "protocol error"))?;
-            self.last_heard = Instant::now();
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Binary(_) => {
-                    self.send(error_frame(
-                        "INVALID_MESSAGE",
-                        "binary frames are not supported",
-                        None,
-                    ))
-                    .await?;
-                    return Ok(None);
-                }
-                Message::Ping(_) | Message::Pong(_) => continue,
-                Message::Close(_) => return Err(Close(1000, "bye")),
-            };
-            return match serde_json::from_str::<Value>(text.as_str()) {
-                Ok(value) if value.get("type").and_then(Value::as_str).is_some() => Ok(Some(value)),
-                Ok(_) => {
-                    self.send(error_frame(
-                        "INVALID_MESSAGE",
-                        "frames are JSON objects with a string type",
-                        None,
-                    ))
-                    .await?;
-                    Ok(None)
-                }
-                Err(err) => {
-                    self.send(error_frame(
-                        "INVALID_MESSAGE",
-                        &format!("not JSON: {err}"),
-                        None,
-                    ))
-                    .await?;
-                    Ok(None)
-                }
-            };
+        let Some(text) = next_frame(&mut self.socket, &mut self.last_heard).await? else {
+            self.send(error_frame(
+                "INVALID_MESSAGE",
+                "binary frames are not supported",
+                None,
+            ))
+            .await?;
+            return Ok(None);
+        };
+        if text.len() > self.max_frame {
+            self.send(error_frame(
+                "PAYLOAD_TOO_LARGE",
+                "frame exceeds 16 × WS_MAX_FRAME_BYTES",
+                None,
+            ))
+            .await?;
+            return Err(Close(CLOSE_POLICY, "frame too large"));
+        }
+        match serde_json::from_str::<Value>(text.as_str()) {
+            Ok(value) if value.get("type").and_then(Value::as_str).is_some() => Ok(Some(value)),
+            Ok(_) => {
+                self.send(error_frame(
+                    "INVALID_MESSAGE",
+                    "frames are JSON objects with a string type",
+                    None,
+                ))
+                .await?;
+                Ok(None)
+            }
+            Err(err) => {
+                self.send(error_frame(
+                    "INVALID_MESSAGE",
+                    &format!("not JSON: {err}"),
+                    None,
+                ))
+                .await?;
+                Ok(None)
+            }
         }
     }
 

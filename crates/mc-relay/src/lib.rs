@@ -12,8 +12,8 @@ use axum::routing::get;
 use mc_domain::boards::BoardService;
 use mc_domain::config::{RateLimitConfig, RelayConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::gateways::GatewayService;
 use mc_domain::gateways::router::GatewayRouter;
-use mc_domain::gateways::{GatewayService, GatewaySettings};
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
 use rooms::BoardRooms;
@@ -86,15 +86,8 @@ impl RelayState {
         .context("setting up identity")?;
         let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
-        let gateways = GatewayService::new(
-            infra.pool.clone(),
-            bus.clone(),
-            GatewaySettings {
-                registration_enabled: config.gateways.registration_enabled,
-                heartbeat_interval: config.gateways.heartbeat_interval,
-                relay_public_url: config.gateways.relay_public_url.clone(),
-            },
-        );
+        let gateways =
+            GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
             mc_domain::infra::instance_name("relay"),

@@ -51,6 +51,28 @@ pub(crate) async fn send_text(
         .map_err(|_| Close(1006, "send failed"))
 }
 
+/// The next data frame: `Some(text)`, or `None` for a binary frame (callers answer with
+/// an error). Pings and pongs only count as signs of life (`last_heard`); a close frame or
+/// a broken socket ends the connection.
+pub(crate) async fn next_frame(
+    socket: &mut WebSocket,
+    last_heard: &mut Instant,
+) -> Result<Option<Utf8Bytes>, Close> {
+    loop {
+        let Some(message) = socket.recv().await else {
+            return Err(Close(1000, "gone"));
+        };
+        let message = message.map_err(|_| Close(1002, "protocol error"))?;
+        *last_heard = Instant::now();
+        match message {
+            Message::Text(text) => return Ok(Some(text)),
+            Message::Binary(_) => return Ok(None),
+            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Close(_) => return Err(Close(1000, "bye")),
+        }
+    }
+}
+
 /// Per-socket frame allowance: `rate` per second sustained, bursts of twice that.
 pub(crate) struct TokenBucket {
     rate: f64,

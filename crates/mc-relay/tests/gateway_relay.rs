@@ -279,6 +279,7 @@ async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
     let mut on_b = fleet.connect(&relay_b).await;
     let (code, _) = on_a.expect_close(WAIT).await;
     assert_eq!(code, 4010);
+    drop(on_a);
     let call = {
         let caller = caller.clone();
         let id = fleet.id();
@@ -314,8 +315,15 @@ async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
             .any(|r| r["close_reason"] == "replaced by a newer connection")
     );
 
+    // An oversized frame gets a clear error and closes the socket (4008).
+    let huge = "x".repeat(65_536 * 16 + 1);
+    on_b.send_json(&json!({"type": "event", "event": "chat", "payload": {"text": huge}}))
+        .await;
+    let (code, frames) = on_b.expect_close(WAIT).await;
+    assert_eq!(code, 4008);
+    assert_eq!(frames.last().unwrap()["payload"]["code"], "PAYLOAD_TOO_LARGE");
+
     // Gone: calls fail fast as offline.
-    on_b.close().await;
     mc_testkit::eventually(WAIT, "presence cleared", || {
         let caller = caller.clone();
         let id = fleet.id();

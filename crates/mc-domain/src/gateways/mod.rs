@@ -8,4 +8,4 @@ pub mod service;
 pub mod sweep;
 
 pub use model::*;
-pub use service::{GatewayService, GatewaySettings, sweep_offline};
+pub use service::{GatewayService, sweep_offline};

@@ -3,6 +3,7 @@
 
 use super::model::*;
 use super::repo;
+use crate::config::GatewayConfig;
 use crate::crypto::{constant_time_eq, random_urlsafe, sha256_hex};
 use crate::db::{begin_org, begin_system};
 use crate::error::{Error, Result};
@@ -18,23 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Settings of the registry (seed 000 §7 `GATEWAY_*`).
-#[derive(Debug, Clone)]
-pub struct GatewaySettings {
-    /// `GATEWAY_REGISTRATION_ENABLED`.
-    pub registration_enabled: bool,
-    /// `GATEWAY_HEARTBEAT_INTERVAL_SECONDS`.
-    pub heartbeat_interval: Duration,
-    /// `MC_RELAY_PUBLIC_URL`: base of `relay_ws_url` (`wss://relay.example.com`).
-    pub relay_public_url: String,
-}
-
 /// See the module documentation.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
     pool: PgPool,
     bus: Arc<dyn EventBus>,
-    settings: GatewaySettings,
+    settings: GatewayConfig,
 }
 
 fn gateway_actor(id: GatewayId, name: &str) -> Actor {
@@ -42,6 +32,15 @@ fn gateway_actor(id: GatewayId, name: &str) -> Actor {
         kind: ActorKind::System,
         id: id.0,
         name: format!("gateway:{name}"),
+    }
+}
+
+/// `NotFound` unless the change touched a row.
+fn found(done: bool, resource: &'static str) -> Result<()> {
+    if done {
+        Ok(())
+    } else {
+        Err(Error::NotFound { resource })
     }
 }
 
@@ -85,7 +84,7 @@ async fn finish(
 
 impl GatewayService {
     /// A service over `pool` publishing on `bus`.
-    pub fn new(pool: PgPool, bus: Arc<dyn EventBus>, settings: GatewaySettings) -> Self {
+    pub fn new(pool: PgPool, bus: Arc<dyn EventBus>, settings: GatewayConfig) -> Self {
         Self {
             pool,
             bus,
@@ -93,9 +92,28 @@ impl GatewayService {
         }
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &GatewaySettings {
-        &self.settings
+    /// Records an admin's change (`event`) in the caller's organization and commits.
+    async fn finish_as(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        ctx: &OrgContext,
+        event: NewEvent,
+    ) -> Result<()> {
+        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        Ok(())
+    }
+
+    /// Records what a gateway did (`events`, possibly none) in its organization and commits.
+    async fn finish_as_gateway(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        org: OrgId,
+        id: GatewayId,
+        name: &str,
+        events: Vec<NewEvent>,
+    ) -> Result<()> {
+        finish(self.bus.as_ref(), tx, org, &gateway_actor(id, name), events).await?;
+        Ok(())
     }
 
     /// What a connected gateway is told in `auth_ok` and heartbeat answers.
@@ -140,7 +158,7 @@ impl GatewayService {
         .await?;
         let event = NewEvent::new("gateway_token.created")
             .payload(json!({ "token_id": stored.id, "name": stored.name }));
-        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        self.finish_as(tx, ctx, event).await?;
         Ok(CreatedRegistrationToken {
             id: stored.id,
             token,
@@ -170,13 +188,9 @@ impl GatewayService {
     pub async fn revoke_token(&self, ctx: &OrgContext, id: GatewayTokenId) -> Result<()> {
         ctx.authorize(Permission::GatewaysManage)?;
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
-        if !repo::revoke_token(&mut tx, id).await? {
-            return Err(Error::NotFound {
-                resource: "registration token",
-            });
-        }
+        found(repo::revoke_token(&mut tx, id).await?, "registration token")?;
         let event = NewEvent::new("gateway_token.revoked").payload(json!({ "token_id": id }));
-        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        self.finish_as(tx, ctx, event).await?;
         Ok(())
     }
 
@@ -254,11 +268,11 @@ impl GatewayService {
             "gateway_id": gateway.id, "name": gateway.name, "new": created,
             "version": gateway.version, "ip": remote_ip,
         }));
-        finish(
-            self.bus.as_ref(),
+        self.finish_as_gateway(
             tx,
             gateway.organization_id,
-            &gateway_actor(gateway.id, &gateway.name),
+            gateway.id,
+            &gateway.name,
             vec![event],
         )
         .await?;
@@ -333,11 +347,11 @@ impl GatewayService {
                 "previous_status": before, "via": "heartbeat",
             }))]
         };
-        finish(
-            self.bus.as_ref(),
+        self.finish_as_gateway(
             tx,
             gateway.organization_id,
-            &gateway_actor(gateway.id, &gateway.name),
+            gateway.id,
+            &gateway.name,
             events,
         )
         .await?;
@@ -356,11 +370,11 @@ impl GatewayService {
         repo::delete(&mut tx, gateway.id).await?;
         let event = NewEvent::new("gateway.deregistered")
             .payload(json!({ "gateway_id": gateway.id, "name": gateway.name }));
-        finish(
-            self.bus.as_ref(),
+        self.finish_as_gateway(
             tx,
             gateway.organization_id,
-            &gateway_actor(gateway.id, &gateway.name),
+            gateway.id,
+            &gateway.name,
             vec![event],
         )
         .await?;
@@ -388,14 +402,8 @@ impl GatewayService {
                 "previous_status": before, "via": "relay",
             })));
         }
-        finish(
-            self.bus.as_ref(),
-            tx,
-            gateway.organization_id,
-            &gateway_actor(gateway.id, &gateway.name),
-            new,
-        )
-        .await?;
+        self.finish_as_gateway(tx, gateway.organization_id, gateway.id, &gateway.name, new)
+            .await?;
         Ok(id)
     }
 
@@ -413,11 +421,11 @@ impl GatewayService {
         let event = NewEvent::new("gateway.disconnected").payload(json!({
             "gateway_id": gateway.id, "connection_id": connection, "reason": reason,
         }));
-        finish(
-            self.bus.as_ref(),
+        self.finish_as_gateway(
             tx,
             gateway.organization_id,
-            &gateway_actor(gateway.id, &gateway.name),
+            gateway.id,
+            &gateway.name,
             vec![event],
         )
         .await?;
@@ -531,14 +539,13 @@ impl GatewayService {
         let relay_token = format!("{RELAY_TOKEN_PREFIX}{}", random_urlsafe(32));
         let until = Utc::now() + chrono::Duration::seconds(i64::from(grace));
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
-        if !repo::rotate_relay_token(&mut tx, id, &sha256_hex(&relay_token), until).await? {
-            return Err(Error::NotFound {
-                resource: "gateway",
-            });
-        }
+        found(
+            repo::rotate_relay_token(&mut tx, id, &sha256_hex(&relay_token), until).await?,
+            "gateway",
+        )?;
         let event = NewEvent::new("gateway.relay_token_rotated")
             .payload(json!({ "gateway_id": id, "previous_valid_until": until }));
-        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        self.finish_as(tx, ctx, event).await?;
         Ok(RotatedRelayToken {
             relay_token,
             previous_valid_until: until,
@@ -549,13 +556,9 @@ impl GatewayService {
     pub async fn remove(&self, ctx: &OrgContext, id: GatewayId) -> Result<()> {
         ctx.authorize(Permission::GatewaysManage)?;
         let mut tx = begin_org(&self.pool, ctx.org_id).await?;
-        if !repo::delete(&mut tx, id).await? {
-            return Err(Error::NotFound {
-                resource: "gateway",
-            });
-        }
+        found(repo::delete(&mut tx, id).await?, "gateway")?;
         let event = NewEvent::new("gateway.removed").payload(json!({ "gateway_id": id }));
-        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        self.finish_as(tx, ctx, event).await?;
         Ok(())
     }
 }
