@@ -321,7 +321,10 @@ async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
         .await;
     let (code, frames) = on_b.expect_close(WAIT).await;
     assert_eq!(code, 4008);
-    assert_eq!(frames.last().unwrap()["payload"]["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        frames.last().unwrap()["payload"]["code"],
+        "PAYLOAD_TOO_LARGE"
+    );
 
     // Gone: calls fail fast as offline.
     mc_testkit::eventually(WAIT, "presence cleared", || {
