@@ -11,10 +11,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use mc_domain::agents::AgentService;
 use mc_domain::boards::BoardService;
 use mc_domain::config::{ApiConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::gateways::GatewayService;
+use mc_domain::gateways::router::GatewayRouter;
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
 use std::sync::Arc;
@@ -35,6 +37,12 @@ pub struct AppState {
     pub boards: BoardService,
     /// Gateway registry.
     pub gateways: GatewayService,
+    /// Agents.
+    pub agents: AgentService,
+    /// Calls to gateways through whichever relay holds them.
+    pub gateway_router: GatewayRouter,
+    /// How long such a call waits (`GATEWAY_CALL_TIMEOUT_SECONDS`).
+    pub gateway_call_timeout: std::time::Duration,
     /// Fires when the service shuts down (long-lived streams end).
     pub shutdown: CancellationToken,
     /// Heartbeat and re-check period of SSE streams.
@@ -43,7 +51,7 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state over connected infrastructure.
-    pub fn new(
+    pub async fn new(
         infra: Infra,
         config: &ApiConfig,
         shutdown: CancellationToken,
@@ -57,12 +65,23 @@ impl AppState {
         .context("setting up identity")?;
         let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
-        let gateways = GatewayService::new(infra.pool.clone(), bus, config.gateways.clone());
+        let gateways =
+            GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
+        let agents = AgentService::new(infra.pool.clone(), bus);
+        let gateway_router = GatewayRouter::start(
+            Some(infra.redis.clone()),
+            mc_domain::infra::instance_name("api"),
+        )
+        .await
+        .context("starting gateway routing")?;
         Ok(Self {
             infra,
             identity,
             boards,
             gateways,
+            agents,
+            gateway_router,
+            gateway_call_timeout: config.gateways.call_timeout,
             shutdown,
             stream_check_interval: config.stream_check_interval,
         })
@@ -113,7 +132,7 @@ pub async fn run(
     let infra = Infra::connect(ApiConfig::SERVICE, &config.common)
         .await
         .context("connecting to Postgres and Redis")?;
-    let app = router(AppState::new(infra, &config, shutdown.clone())?);
+    let app = router(AppState::new(infra, &config, shutdown.clone()).await?);
     mc_web::serve::serve(listener, app, shutdown, config.common.shutdown_grace)
         .await
         .context("serving HTTP")

@@ -36,6 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "events", description = "Event log and live stream"),
         (name = "agent", description = "Agent-facing endpoints (agent API key)"),
         (name = "jobs", description = "Job queue: depth, jobs, dead letters"),
+        (name = "gateways", description = "Gateway registry and fleet"),
+        (name = "agents", description = "Agents bound to gateways"),
     )
 )]
 struct ApiDoc;

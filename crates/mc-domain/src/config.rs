@@ -440,6 +440,9 @@ pub struct GatewayConfig {
     /// `MC_RELAY_PUBLIC_URL`: how gateways reach the relay, `ws://` or `wss://`
     /// (default ws://127.0.0.1:8001).
     pub relay_public_url: String,
+    /// `GATEWAY_CALL_TIMEOUT_SECONDS`: how long a call to a gateway waits for its answer
+    /// before it fails with `gateway_timeout` (default 30).
+    pub call_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -455,10 +458,12 @@ impl GatewayConfig {
         if !(relay_public_url.starts_with("ws://") || relay_public_url.starts_with("wss://")) {
             r.problem("MC_RELAY_PUBLIC_URL must start with ws:// or wss://");
         }
+        let call_timeout = r.seconds("GATEWAY_CALL_TIMEOUT_SECONDS", 30, 1);
         Self {
             registration_enabled,
             heartbeat_interval,
             relay_public_url,
+            call_timeout,
         }
     }
 }
@@ -702,9 +707,9 @@ pub struct RelayConfig {
     pub ws: WsConfig,
     /// Gateway settings (the heartbeat period gateways are told on the relay).
     pub gateways: GatewayConfig,
-    /// `GATEWAY_CALL_TIMEOUT_SECONDS`: how long a call to a gateway waits for its answer
-    /// before it fails with `gateway_timeout` (default 30).
-    pub gateway_call_timeout: Duration,
+    /// `MC_RELAY_API_URL`: where the relay forwards agents' REST calls tunnelled through
+    /// their gateway (`api.request`), an http(s) base URL (default http://127.0.0.1:8000).
+    pub api_url: String,
 }
 
 /// WebSocket limits and timings shared by every socket endpoint.
@@ -791,7 +796,14 @@ impl ServiceConfig for RelayConfig {
         let auth = AuthConfig::read(&mut r);
         let ws = WsConfig::read(&mut r);
         let gateways = GatewayConfig::read(&mut r);
-        let gateway_call_timeout = r.seconds("GATEWAY_CALL_TIMEOUT_SECONDS", 30, 1);
+        let api_url: String = r.or_default(
+            "MC_RELAY_API_URL",
+            "http://127.0.0.1:8000".to_owned(),
+            "an http(s) URL",
+        );
+        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            r.problem("MC_RELAY_API_URL must start with http:// or https://");
+        }
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
@@ -799,7 +811,7 @@ impl ServiceConfig for RelayConfig {
             auth: auth.expect("finish() reports missing values"),
             ws,
             gateways,
-            gateway_call_timeout,
+            api_url: api_url.trim_end_matches('/').to_owned(),
         })
     }
 

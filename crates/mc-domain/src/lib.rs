@@ -5,6 +5,7 @@
 #[macro_use]
 mod macros;
 
+pub mod agents;
 pub mod boards;
 pub mod config;
 pub mod crypto;

@@ -5,6 +5,8 @@
 //! Then OpenClaw gateway RPC frames both ways: the control plane's `req {id, method,
 //! params}` go down; the gateway's `res {id, ok, payload|error}` are routed back to the
 //! caller's instance and its `event` frames are published. `heartbeat` frames are echoed.
+//! The gateway's own `req`s: `agents.sync {agents: [...]}` (its `agents.list`, linked to
+//! agents) and `api.request {method, path, headers, body}` (an agent's REST call).
 //! One live socket per gateway: a newer one closes the older with 4010.
 //! Close codes: 4001 auth, 4008 policy (oversized frame, flood, silence), 4010 replaced,
 //! 1012 relay restarting.
@@ -18,6 +20,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use mc_domain::Error;
+use mc_domain::agents::tunnel::TunnelRequest;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::AuthedGateway;
 use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, GatewayRouter, PRESENCE_TTL};
@@ -26,7 +29,9 @@ use mc_web::ApiError;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
 
 /// Requests forwarded to the gateway that are still unanswered after this are forgotten
 /// (their callers have long timed out).
@@ -86,6 +91,34 @@ struct GatewaySocket {
 
 fn frame(kind: &str, payload: &Value) -> String {
     json!({ "type": kind, "payload": payload }).to_string()
+}
+
+/// Calls a gateway may have in flight at once (`api.request`).
+const MAX_TUNNELLED: usize = 32;
+
+/// Where tasks serving the gateway's calls send their answers.
+struct GatewayCalls<'a> {
+    answers: &'a mpsc::Sender<String>,
+    slots: &'a Arc<Semaphore>,
+}
+
+/// A `res` frame for the gateway: the payload, or the error with its stable code.
+fn res_frame(id: &str, outcome: mc_domain::Result<Value>) -> String {
+    match outcome {
+        Ok(payload) => json!({"type": "res", "id": id, "ok": true, "payload": payload}),
+        Err(err) => {
+            if matches!(
+                err,
+                Error::Internal { .. } | Error::ServiceUnavailable { .. }
+            ) {
+                tracing::warn!(error = %err, "serving a gateway call failed");
+            }
+            json!({"type": "res", "id": id, "ok": false, "error": {
+                "code": err.code(), "message": err.public_message(),
+            }})
+        }
+    }
+    .to_string()
 }
 
 fn error_frame(code: &str, message: &str, id: Option<&str>) -> String {
@@ -260,6 +293,9 @@ impl GatewaySocket {
         ping.tick().await;
         let shutdown = self.state.shutdown.clone();
         let mut bucket = TokenBucket::new(ws.messages_per_second.max(1) * 50);
+        // Answers to the gateway's own calls (`api.request`) come back from tasks.
+        let (answers_tx, mut answers) = mpsc::channel::<String>(MAX_TUNNELLED);
+        let tunnel_slots = Arc::new(Semaphore::new(MAX_TUNNELLED));
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting")),
@@ -292,14 +328,81 @@ impl GatewaySocket {
                         return Ok(Close(CLOSE_RESTART, "routing stopped"));
                     }
                 },
+                Some(answer) = answers.recv() => self.send(answer).await?,
                 incoming = self.receive() => {
                     let Some(f) = incoming? else { continue };
                     if !bucket.take() {
                         self.send(error_frame("RATE_LIMITED", "too many frames", None)).await?;
                         return Ok(Close(CLOSE_POLICY, "rate limit"));
                     }
-                    self.handle(gateway, f).await?;
+                    if f["type"] == "req" {
+                        let calls = GatewayCalls { answers: &answers_tx, slots: &tunnel_slots };
+                        self.serve_call(gateway, &f, calls).await?;
+                    } else {
+                        self.handle(gateway, f).await?;
+                    }
                 }
+            }
+        }
+    }
+
+    /// A `req` from the gateway: `agents.sync` (link its agents) is answered here,
+    /// `api.request` (an agent's REST call) in a task so slow API calls do not hold up
+    /// the socket; anything else is `UNKNOWN_METHOD`.
+    async fn serve_call(
+        &mut self,
+        gateway: &AuthedGateway,
+        f: &Value,
+        calls: GatewayCalls<'_>,
+    ) -> Result<(), Close> {
+        let Some(id) = f.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return self
+                .send(error_frame(
+                    "INVALID_MESSAGE",
+                    "req needs a string id",
+                    None,
+                ))
+                .await;
+        };
+        let params = f.get("params").cloned().unwrap_or(Value::Null);
+        match f["method"].as_str().unwrap_or_default() {
+            "agents.sync" => {
+                let outcome = self.state.agents.link_reported(gateway, &params).await;
+                self.send(res_frame(&id, outcome.map(|s| json!(s)))).await
+            }
+            "api.request" => {
+                let request = match TunnelRequest::parse(&params) {
+                    Ok(request) => request,
+                    Err(err) => return self.send(res_frame(&id, Err(err))).await,
+                };
+                let Ok(slot) = calls.slots.clone().try_acquire_owned() else {
+                    let busy = Error::RateLimited {
+                        retry_after_secs: 1,
+                    };
+                    return self.send(res_frame(&id, Err(busy))).await;
+                };
+                let (state, gateway, answers) =
+                    (self.state.clone(), gateway.clone(), calls.answers.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let outcome = async {
+                        state
+                            .agents
+                            .authorize_tunnel(&state.identity, &gateway, &request.credential)
+                            .await?;
+                        state.tunnel.forward(&gateway, request).await
+                    }
+                    .await;
+                    let _ = answers.send(res_frame(&id, outcome)).await;
+                });
+                Ok(())
+            }
+            method => {
+                let res = json!({"type": "res", "id": id, "ok": false, "error": {
+                    "code": "UNKNOWN_METHOD",
+                    "message": format!("the control plane does not serve {method:?}"),
+                }});
+                self.send(res.to_string()).await
             }
         }
     }
@@ -347,14 +450,6 @@ impl GatewaySocket {
                 Ok(())
             }
             "heartbeat" => self.send(json!({"type": "heartbeat"}).to_string()).await,
-            "req" => {
-                let method = f["method"].as_str().unwrap_or_default().to_owned();
-                let res = json!({"type": "res", "id": id, "ok": false, "error": {
-                    "code": "UNKNOWN_METHOD",
-                    "message": format!("the control plane does not serve {method:?}"),
-                }});
-                self.send(res.to_string()).await
-            }
             "auth" => {
                 self.send(error_frame(
                     "INVALID_MESSAGE",

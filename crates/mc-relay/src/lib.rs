@@ -5,10 +5,12 @@ pub mod board_sync;
 pub mod gateway_relay;
 pub mod rooms;
 pub mod socket;
+pub mod tunnel;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use mc_domain::agents::AgentService;
 use mc_domain::boards::BoardService;
 use mc_domain::config::{RateLimitConfig, RelayConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
@@ -22,6 +24,7 @@ use std::sync::atomic::AtomicU64;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tunnel::ApiTunnel;
 
 /// Caps the sockets one relay holds (`WS_MAX_CONNECTIONS_PER_INSTANCE`).
 #[derive(Clone)]
@@ -66,6 +69,10 @@ pub struct RelayState {
     pub gateways: GatewayService,
     /// Calls to gateways across relay instances.
     pub gateway_router: GatewayRouter,
+    /// Agents (linking reports, tunnel authorization).
+    pub agents: AgentService,
+    /// Agents' REST calls tunnelled to the API.
+    pub tunnel: ApiTunnel,
     /// Fires when the relay shuts down.
     pub shutdown: CancellationToken,
 }
@@ -88,6 +95,9 @@ impl RelayState {
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
         let gateways =
             GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
+        let agents = AgentService::new(infra.pool.clone(), bus.clone());
+        let tunnel = ApiTunnel::new(&config.api_url, config.gateways.call_timeout)
+            .context("setting up the API tunnel")?;
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
             mc_domain::infra::instance_name("relay"),
@@ -111,6 +121,8 @@ impl RelayState {
             frames_sent: Arc::new(AtomicU64::new(0)),
             gateways,
             gateway_router,
+            agents,
+            tunnel,
             shutdown,
         })
     }

@@ -83,6 +83,7 @@ pub fn gateway_config() -> mc_domain::config::GatewayConfig {
         registration_enabled: true,
         heartbeat_interval: std::time::Duration::from_secs(30),
         relay_public_url: "ws://127.0.0.1:8001".to_owned(),
+        call_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -97,7 +98,8 @@ pub fn relay_config(common: CommonConfig) -> RelayConfig {
             ..Default::default()
         },
         gateways: gateway_config(),
-        gateway_call_timeout: std::time::Duration::from_secs(5),
+        // Tests that tunnel `api.request` point this at their API instance.
+        api_url: "http://127.0.0.1:8000".to_owned(),
     }
 }
 

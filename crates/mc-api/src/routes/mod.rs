@@ -1,6 +1,7 @@
 //! The `/api/v1` routes, one module per capability.
 
 pub mod agent;
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -31,4 +32,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(schedules::router())
         .merge(gateways::router())
+        .merge(agents::router())
 }

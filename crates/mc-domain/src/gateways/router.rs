@@ -91,6 +91,20 @@ impl CallOutcome {
         }
     }
 
+    /// The payload, or the failure as a domain error (`gateway_timeout` → 504, an offline
+    /// gateway or the gateway's own error → 503 naming its code).
+    pub fn into_result(self) -> Result<serde_json::Value> {
+        match self {
+            CallOutcome::Ok { payload } => Ok(payload),
+            CallOutcome::Error { code, message, .. } if code == "gateway_timeout" => {
+                Err(crate::Error::GatewayTimeout(message.into()))
+            }
+            CallOutcome::Error { code, message, .. } => {
+                Err(crate::Error::unavailable(format!("{code}: {message}")))
+            }
+        }
+    }
+
     /// Reads a `res` frame's outcome.
     pub fn from_res(frame: &serde_json::Value) -> Self {
         if frame["ok"].as_bool() == Some(true) {
