@@ -64,7 +64,8 @@ impl Fleet {
     }
 
     async fn relay(&self) -> Spawned {
-        let config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
+        let mut config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
+        config.api_url = self.api.url("");
         let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
         relay.wait_ready().await;
         relay
@@ -340,4 +341,237 @@ async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
         }
     })
     .await;
+}
+
+/// Sends `req` from the gateway and returns the relay's `res`.
+async fn gateway_call(ws: &mut WsClient, id: &str, method: &str, params: Value) -> Value {
+    ws.send_json(&json!({"type": "req", "id": id, "method": method, "params": params}))
+        .await;
+    let res = ws.next_of_type("res", WAIT).await;
+    assert_eq!(res["id"], id, "{res}");
+    res
+}
+
+fn api_request(method: &str, path: &str, key: Option<&str>, body: Value) -> Value {
+    let mut headers = json!({"Content-Type": "application/json"});
+    if let Some(key) = key {
+        headers["Authorization"] = json!(format!("Bearer {key}"));
+    }
+    json!({"method": method, "path": path, "headers": headers, "body": body})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_link_their_agents_and_tunnel_their_rest_calls() {
+    let fleet = Fleet::start().await;
+    let relay = fleet.relay().await;
+    let mut ws = fleet.connect(&relay).await;
+    let (api, admin) = (&fleet.api, &fleet.admin);
+
+    // The connector reports what agents.list says; new ids become agents, online.
+    let res = gateway_call(
+        &mut ws,
+        "s1",
+        "agents.sync",
+        json!({"defaultId": "main", "agents": [{"id": "main", "name": "Main"},
+               {"id": "research", "identity": {"name": "Researcher"}}, {"name": "no id"}]}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"],
+        json!({"created": 2, "online": 0, "offline": 0})
+    );
+    let agents = api
+        .get(
+            &admin.token,
+            &format!("/api/v1/agents?gateway_id={}", fleet.gateway),
+        )
+        .await
+        .expect(200);
+    let by_oc = |oc: &str| -> Value {
+        agents.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["openclaw_agent_id"] == oc)
+            .cloned()
+            .unwrap()
+    };
+    let (main, research) = (by_oc("main"), by_oc("research"));
+    assert_eq!(
+        (main["status"].as_str(), main["name"].as_str()),
+        (Some("online"), Some("Main"))
+    );
+    assert_eq!(research["name"], "Researcher");
+
+    // Keys: main may write, research only read; a third agent is not on this gateway.
+    let board = api
+        .post(Some(&admin.token), "/api/v1/boards", json!({"name": "Ops"}))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stranger = api
+        .post(
+            Some(&admin.token),
+            "/api/v1/agents",
+            json!({"name": "Stranger", "board_id": board}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let mut keys = Vec::new();
+    for (agent, role) in [
+        (&main, "operator"),
+        (&research, "viewer"),
+        (&stranger, "operator"),
+    ] {
+        api.patch(
+            &admin.token,
+            &format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
+            json!({"board_id": board}),
+        )
+        .await
+        .expect(200);
+        let key = api
+            .post(
+                Some(&admin.token),
+                "/api/v1/api-keys",
+                json!({"name": "k", "role": role, "agent_id": agent["id"]}),
+            )
+            .await
+            .expect(201);
+        keys.push(key.body["secret"].as_str().unwrap().to_owned());
+    }
+
+    // A bound agent's call goes through as that agent.
+    let create = format!("/api/v1/agent/boards/{board}/tasks");
+    let res = gateway_call(
+        &mut ws,
+        "a1",
+        "api.request",
+        api_request(
+            "POST",
+            &create,
+            Some(&keys[0]),
+            json!({"title": "From the office"}),
+        ),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["status"], 201, "{res}");
+    assert_eq!(res["payload"]["body"]["title"], "From the office");
+    assert!(
+        res["payload"]["headers"]["content-type"]
+            .as_str()
+            .unwrap()
+            .contains("json")
+    );
+    let listed = gateway_call(
+        &mut ws,
+        "a2",
+        "api.request",
+        api_request("GET", "/api/v1/agent/boards", Some(&keys[0]), Value::Null),
+    )
+    .await;
+    assert_eq!(listed["payload"]["body"][0]["id"], board.as_str());
+
+    // The API's own role check answers through the tunnel: a viewer cannot create tasks.
+    let res = gateway_call(
+        &mut ws,
+        "a3",
+        "api.request",
+        api_request("POST", &create, Some(&keys[1]), json!({"title": "Nope"})),
+    )
+    .await;
+    assert_eq!(res["ok"], true);
+    assert_eq!(res["payload"]["status"], 403, "{res}");
+    assert_eq!(res["payload"]["body"]["error"]["code"], "forbidden");
+
+    // Refused by the relay: an agent of no gateway, a console path, no key, a bad key,
+    // malformed params.
+    for (id, params, code) in [
+        (
+            "r1",
+            api_request("GET", "/api/v1/agent/boards", Some(&keys[2]), Value::Null),
+            "forbidden",
+        ),
+        (
+            "r2",
+            api_request("GET", "/api/v1/boards", Some(&keys[0]), Value::Null),
+            "forbidden",
+        ),
+        (
+            "r3",
+            api_request("GET", "/api/v1/agent/boards", None, Value::Null),
+            "unauthorized",
+        ),
+        (
+            "r4",
+            api_request(
+                "GET",
+                "/api/v1/agent/boards",
+                Some("mc_live_bogus"),
+                Value::Null,
+            ),
+            "unauthorized",
+        ),
+        ("r5", json!({"method": "GET"}), "invalid_request"),
+        (
+            "r6",
+            api_request(
+                "GET",
+                "/api/v1/agent/../boards",
+                Some(&keys[0]),
+                Value::Null,
+            ),
+            "invalid_request",
+        ),
+    ] {
+        let res = gateway_call(&mut ws, id, "api.request", params).await;
+        assert_eq!(
+            (res["ok"].as_bool(), res["error"]["code"].as_str()),
+            (Some(false), Some(code)),
+            "{res}"
+        );
+    }
+
+    // An admin's sync pulls agents.list; research is gone from the gateway, so offline.
+    let sync = {
+        let (url, token) = (
+            api.url(&format!("/api/v1/gateways/{}/sync-agents", fleet.gateway)),
+            admin.token.clone(),
+        );
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let req = answer(
+        &mut ws,
+        json!({"defaultId": "main", "agents": [{"id": "main"}]}),
+    )
+    .await;
+    assert_eq!(req["method"], "agents.list");
+    assert_eq!(
+        sync.await.unwrap(),
+        json!({"created": 0, "online": 1, "offline": 1})
+    );
+    let research_now = api
+        .get(
+            &admin.token,
+            &format!("/api/v1/agents/{}", research["id"].as_str().unwrap()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(research_now.body["status"], "offline");
 }

@@ -418,12 +418,13 @@ impl BoardService {
         ctx: &OrgContext,
         tx: &mut PgConnection,
         access: Access,
+        permission: Permission,
         task: &Task,
     ) -> Result<()> {
         match access {
-            Access::Role(p) => ctx.authorize(p),
+            Access::Role(_) => ctx.authorize(permission),
             Access::AgentScope => {
-                self.authorize_agent(ctx, tx, task.board_id, Some(task))
+                self.authorize_agent(ctx, tx, task.board_id, Some(task), permission)
                     .await
             }
         }
@@ -435,15 +436,22 @@ impl BoardService {
         tx: &mut PgConnection,
         board: BoardId,
         task: Option<&Task>,
+        permission: Permission,
     ) -> Result<()> {
         let Some(agent) = ctx.agent_id else {
             return Err(Error::Forbidden(
                 "agent endpoints need an agent's API key".into(),
             ));
         };
+        // Within its boards an agent's key role only separates reading from working: a
+        // viewer key reads, developer and above create, move, comment and ask for approval.
         // Read-only organizations stay read-only for agents too.
-        ctx.authorize(Permission::TasksRead)?;
-        if ctx.org_status != crate::identity::OrgStatus::Active {
+        ctx.authorize(if permission.is_read() {
+            Permission::TasksRead
+        } else {
+            Permission::TasksCreate
+        })?;
+        if !permission.is_read() && ctx.org_status != crate::identity::OrgStatus::Active {
             return Err(Error::Forbidden("organization is read-only".into()));
         }
         let assigned = task.is_some_and(|t| t.assignee_agent_id == Some(agent));
@@ -542,7 +550,8 @@ impl BoardService {
             .await?
             .ok_or(Error::NotFound { resource: "board" })?;
         if access == Access::AgentScope {
-            self.authorize_agent(ctx, &mut tx, board_id, None).await?;
+            self.authorize_agent(ctx, &mut tx, board_id, None, Permission::TasksCreate)
+                .await?;
         }
         if board.archived_at.is_some() {
             return Err(Error::Conflict("the board is archived".into()));
@@ -647,8 +656,14 @@ impl BoardService {
         match access {
             Access::Role(_) => ctx.authorize(Permission::TasksRead)?,
             Access::AgentScope => {
-                self.authorize_agent(ctx, &mut tx, task.board_id, Some(&task))
-                    .await?
+                self.authorize_agent(
+                    ctx,
+                    &mut tx,
+                    task.board_id,
+                    Some(&task),
+                    Permission::TasksRead,
+                )
+                .await?
             }
         }
         tx.commit().await?;
@@ -795,17 +810,8 @@ impl BoardService {
             .await?
             .filter(|t| on_board.is_none_or(|b| b == t.board_id))
             .ok_or(Error::NotFound { resource: "task" })?;
-        self.authorize_task(
-            ctx,
-            &mut tx,
-            if access == Access::AgentScope {
-                access
-            } else {
-                Access::Role(Permission::TasksExecute)
-            },
-            &before,
-        )
-        .await?;
+        self.authorize_task(ctx, &mut tx, access, Permission::TasksExecute, &before)
+            .await?;
         let board = repo::get_board(&mut tx, before.board_id)
             .await?
             .ok_or(Error::NotFound { resource: "board" })?;
@@ -984,17 +990,8 @@ impl BoardService {
         let task = repo::get_task(&mut tx, id)
             .await?
             .ok_or(Error::NotFound { resource: "task" })?;
-        self.authorize_task(
-            ctx,
-            &mut tx,
-            if access == Access::AgentScope {
-                access
-            } else {
-                Access::Role(Permission::TasksCreate)
-            },
-            &task,
-        )
-        .await?;
+        self.authorize_task(ctx, &mut tx, access, Permission::TasksCreate, &task)
+            .await?;
         let comment =
             repo::insert_comment(&mut tx, ctx.org_id, id, &ctx.actor, input.body.as_str()).await?;
         let event = NewEvent::new("task.commented")
@@ -1019,17 +1016,8 @@ impl BoardService {
         let task = repo::get_task(&mut tx, id)
             .await?
             .ok_or(Error::NotFound { resource: "task" })?;
-        self.authorize_task(
-            ctx,
-            &mut tx,
-            if access == Access::AgentScope {
-                access
-            } else {
-                Access::Role(Permission::TasksRead)
-            },
-            &task,
-        )
-        .await?;
+        self.authorize_task(ctx, &mut tx, access, Permission::TasksRead, &task)
+            .await?;
         let rows = repo::list_comments(&mut tx, id, page.after, page.fetch_limit()).await?;
         tx.commit().await?;
         Ok(Page::from_rows(rows, page.limit, |c| TimeKey {
@@ -1138,7 +1126,10 @@ impl BoardService {
             })?;
         match access {
             Access::Role(_) => ctx.authorize(Permission::ApprovalsRequest)?,
-            Access::AgentScope => self.authorize_agent(ctx, &mut tx, board.id, None).await?,
+            Access::AgentScope => {
+                self.authorize_agent(ctx, &mut tx, board.id, None, Permission::ApprovalsRequest)
+                    .await?
+            }
         }
         let task_ids = input.task_ids.clone().unwrap_or_default();
         if task_ids.len() > 100 {
@@ -1305,7 +1296,10 @@ impl BoardService {
         let mut tx = self.begin(ctx).await?;
         let mut filter = filter.clone();
         match board {
-            Some(b) => self.authorize_agent(ctx, &mut tx, b, None).await?,
+            Some(b) => {
+                self.authorize_agent(ctx, &mut tx, b, None, Permission::TasksRead)
+                    .await?
+            }
             None => filter.assignee_agent_id = Some(agent),
         }
         let rows = repo::list_tasks(
