@@ -15,7 +15,7 @@ pub mod ws;
 
 pub use db::TestDb;
 pub use proxy::TcpProxy;
-pub use service::{Spawned, spawn_service};
+pub use service::{Spawned, spawn_service, spawn_service_on};
 
 use mc_domain::config::{
     ApiConfig, AuthConfig, RateLimitConfig, RelayConfig, RulesConfig, WorkerConfig,

@@ -66,9 +66,18 @@ where
     F: FnOnce(TcpListener, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    spawn_service_on("127.0.0.1:0".parse().expect("address"), run).await
+}
+
+/// Starts a service on `addr` (a restarted service takes its predecessor's port).
+pub async fn spawn_service_on<F, Fut>(addr: SocketAddr, run: F) -> Spawned
+where
+    F: FnOnce(TcpListener, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind(addr)
         .await
-        .expect("bind an ephemeral port");
+        .expect("bind the service port");
     let addr = listener.local_addr().expect("local address");
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(run(listener, shutdown.clone()));
