@@ -165,10 +165,31 @@ mc_bootstrap_database() {
 # mc_start_service BIN_DIR NAME LOG_DIR: starts one binary in the background.
 mc_start_service() {
   local bin_dir="$1" name="$2" log_dir="$3"
+  mc_start_process "$name" "$log_dir" "$bin_dir/$name"
+}
+
+# mc_start_process LOG_NAME LOG_DIR COMMAND [ARGS...]: runs COMMAND in the background,
+# logging to LOG_DIR/LOG_NAME.log; stopped with the rest by mc_stop_services.
+mc_start_process() {
+  local log_name="$1" log_dir="$2"
+  shift 2
   mkdir -p "$log_dir"
-  "$bin_dir/$name" >>"$log_dir/$name.log" 2>&1 &
+  "$@" >>"$log_dir/$log_name.log" 2>&1 &
   MC_STARTED_PIDS+=("$!")
-  mc_log "started $name (pid $!, log $log_dir/$name.log)"
+  mc_log "started $log_name (pid $!, log $log_dir/$log_name.log)"
+}
+
+# mc_gateway_registration API_URL EMAIL PASSWORD: prints "ORG_ID TOKEN", a new gateway
+# registration token in the user's default organization.
+mc_gateway_registration() {
+  local api="$1" email="$2" password="$3" login org token
+  login="$(curl -fsS -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"$password\"}" "$api/api/v1/auth/login")"
+  org="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["user"]["default_org_id"])' <<<"$login")"
+  token="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' <<<"$login")"
+  curl -fsS -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+    -d '{"name":"local connector"}' "$api/api/v1/gateway-registry/tokens" |
+    python3 -c 'import json,sys; print(sys.argv[1], json.load(sys.stdin)["token"])' "$org"
 }
 
 # mc_wait_ready URL NAME TIMEOUT_SECS

@@ -5,6 +5,7 @@
 // A report generator: printing Markdown to stdout is its job.
 #![allow(clippy::print_stdout)]
 
+mod gateway;
 mod live;
 mod queue;
 mod report;
@@ -27,6 +28,9 @@ usage: mc-bench <command> [args]
   chaos-worker <database-url>             run them until killed
   chaos-check <database-url> <jobs> <kills> <timeout-s>
                                           verify: nothing lost, nothing twice
+  gateway-setup <api> <email> <password>  print the org id and a new registration token
+  chat <redis-url> <gw,gw..> <method> <n> <concurrency> <label>
+                                          chat.send (or health) round trips via relays
   report <file> <section>                 replace <section> of <file> with stdin
 ";
 
@@ -69,6 +73,18 @@ fn main() -> ExitCode {
                     streams.parse()?,
                     rate.parse()?,
                     secs.parse()?,
+                )
+                .await
+            }
+            ["gateway-setup", api, email, password] => gateway::setup(api, email, password).await,
+            ["chat", redis, gateways, method, n, concurrency, label] => {
+                gateway::run(
+                    redis,
+                    gateways,
+                    method,
+                    n.parse()?,
+                    concurrency.parse()?,
+                    label,
                 )
                 .await
             }

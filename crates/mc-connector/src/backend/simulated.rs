@@ -22,6 +22,10 @@ const CHAT_SEND_FIELDS: [&str; 7] = [
     "attachments",
     "timeoutMs",
 ];
+/// Idempotency keys remembered.
+const MAX_REMEMBERED_RUNS: usize = 100_000;
+/// Messages kept per session.
+const MAX_TRANSCRIPT: usize = 200;
 /// Pieces a reply is streamed in.
 const DELTAS: usize = 3;
 
@@ -135,10 +139,14 @@ impl Simulated {
             }
         }
         let run_id = uuid::Uuid::new_v4().to_string();
-        self.runs
-            .lock()
-            .expect("runs lock")
-            .insert(idem.to_owned(), run_id.clone());
+        {
+            let mut runs = self.runs.lock().expect("runs lock");
+            // Retries come soon after the first send; an old key is not worth memory.
+            if runs.len() >= MAX_REMEMBERED_RUNS {
+                runs.clear();
+            }
+            runs.insert(idem.to_owned(), run_id.clone());
+        }
         let name = self
             .agents
             .iter()
@@ -146,15 +154,19 @@ impl Simulated {
             .map(|a| a.1.clone())
             .unwrap_or_default();
         let reply = reply_for(&name, message);
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .entry(session.to_owned())
-            .or_default()
-            .extend([
+        {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let transcript = sessions.entry(session.to_owned()).or_default();
+            transcript.extend([
                 json!({"role": "user", "content": [{"type": "text", "text": message}]}),
                 json!({"role": "assistant", "content": [{"type": "text", "text": reply}]}),
             ]);
+            // A long-running demo keeps only the recent history, like a compacted session.
+            if transcript.len() > MAX_TRANSCRIPT {
+                let excess = transcript.len() - MAX_TRANSCRIPT;
+                transcript.drain(..excess);
+            }
+        }
         self.stream(&run_id, session, &agent_id, &reply);
         Ok(json!({"runId": run_id, "status": "started"}))
     }
