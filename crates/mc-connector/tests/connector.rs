@@ -273,6 +273,22 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     wait_connected(&mut running, false).await;
     let relay = relay_on(&api, relay_addr).await;
     wait_connected(&mut running, true).await;
+    // One open connection record: the older ones are closed, whatever ended them.
+    let records = api
+        .get(
+            &admin.token,
+            &format!("/api/v1/gateways/{gateway}/connections"),
+        )
+        .await
+        .expect(200);
+    let open = records
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["disconnected_at"].is_null())
+        .count();
+    assert_eq!(open, 1, "{}", records.body);
     let (_, again) = chat(&caller, gw_id, &session, "still there?", "idem-2").await;
     assert_eq!(again, reply_for("Simulated agent 1", "still there?"));
     let ok = http

@@ -443,6 +443,10 @@ pub struct GatewayConfig {
     /// `GATEWAY_CALL_TIMEOUT_SECONDS`: how long a call to a gateway waits for its answer
     /// before it fails with `gateway_timeout` (default 30).
     pub call_timeout: Duration,
+    /// `GATEWAY_MAX_FRAMES_PER_SECOND`: frames a gateway socket may send per second, bursts
+    /// up to twice that; beyond it the relay reads the socket more slowly (backpressure,
+    /// nothing is dropped) (default 10000).
+    pub max_frames_per_second: u32,
 }
 
 impl GatewayConfig {
@@ -459,11 +463,20 @@ impl GatewayConfig {
             r.problem("MC_RELAY_PUBLIC_URL must start with ws:// or wss://");
         }
         let call_timeout = r.seconds("GATEWAY_CALL_TIMEOUT_SECONDS", 30, 1);
+        let max_frames_per_second: u32 = r.or_default(
+            "GATEWAY_MAX_FRAMES_PER_SECOND",
+            10_000,
+            "a positive number of frames",
+        );
+        if max_frames_per_second == 0 {
+            r.problem("GATEWAY_MAX_FRAMES_PER_SECOND must be positive");
+        }
         Self {
             registration_enabled,
             heartbeat_interval,
             relay_public_url,
             call_timeout,
+            max_frames_per_second,
         }
     }
 }

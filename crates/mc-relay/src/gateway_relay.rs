@@ -8,7 +8,8 @@
 //! The gateway's own `req`s: `agents.sync {agents: [...]}` (its `agents.list`, linked to
 //! agents) and `api.request {method, path, headers, body}` (an agent's REST call).
 //! One live socket per gateway: a newer one closes the older with 4010.
-//! Close codes: 4001 auth, 4008 policy (oversized frame, flood, silence), 4010 replaced,
+//! Frames beyond `GATEWAY_MAX_FRAMES_PER_SECOND` are read more slowly, not dropped.
+//! Close codes: 4001 auth, 4008 policy (oversized frame, silence), 4010 replaced,
 //! 1012 relay restarting.
 
 use crate::RelayState;
@@ -292,7 +293,7 @@ impl GatewaySocket {
         let mut ping = tokio::time::interval(ws.heartbeat_interval.min(PRESENCE_TTL / 3));
         ping.tick().await;
         let shutdown = self.state.shutdown.clone();
-        let mut bucket = TokenBucket::new(ws.messages_per_second.max(1) * 50);
+        let mut bucket = TokenBucket::new(self.state.config.gateways.max_frames_per_second.max(1));
         // Answers to the gateway's own calls (`api.request`) come back from tasks.
         let (answers_tx, mut answers) = mpsc::channel::<String>(MAX_TUNNELLED);
         let tunnel_slots = Arc::new(Semaphore::new(MAX_TUNNELLED));
@@ -331,9 +332,11 @@ impl GatewaySocket {
                 Some(answer) = answers.recv() => self.send(answer).await?,
                 incoming = self.receive() => {
                     let Some(f) = incoming? else { continue };
-                    if !bucket.take() {
-                        self.send(error_frame("RATE_LIMITED", "too many frames", None)).await?;
-                        return Ok(Close(CLOSE_POLICY, "rate limit"));
+                    // A busy gateway streams many chat events: over its allowance the relay
+                    // reads it more slowly (TCP pushes back) rather than dropping anything.
+                    while !bucket.take() {
+                        metrics::counter!("mc_gateway_frames_throttled_total").increment(1);
+                        tokio::time::sleep(bucket.wait()).await;
                     }
                     if f["type"] == "req" {
                         let calls = GatewayCalls { answers: &answers_tx, slots: &tunnel_slots };

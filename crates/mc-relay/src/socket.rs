@@ -92,11 +92,25 @@ impl TokenBucket {
         }
     }
 
-    pub(crate) fn take(&mut self) -> bool {
+    /// How long until a token is available (zero when one is).
+    pub(crate) fn wait(&mut self) -> std::time::Duration {
+        self.refill();
+        if self.tokens >= 1.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        }
+    }
+
+    fn refill(&mut self) {
         let now = Instant::now();
         let elapsed = now.duration_since(self.at).as_secs_f64();
         self.at = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+    }
+
+    pub(crate) fn take(&mut self) -> bool {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -84,6 +84,7 @@ pub fn gateway_config() -> mc_domain::config::GatewayConfig {
         heartbeat_interval: std::time::Duration::from_secs(30),
         relay_public_url: "ws://127.0.0.1:8001".to_owned(),
         call_timeout: std::time::Duration::from_secs(5),
+        max_frames_per_second: 10_000,
     }
 }
 

@@ -435,7 +435,9 @@ pub async fn metrics(
         .collect())
 }
 
-/// Records an opened relay socket.
+/// Records an opened relay socket. Records of the gateway's older sockets still open are
+/// closed as superseded: only one socket per gateway lives, and a relay that was killed
+/// never closed its own.
 pub async fn open_connection(
     conn: &mut PgConnection,
     gateway: &AuthedGateway,
@@ -443,6 +445,14 @@ pub async fn open_connection(
     remote_addr: Option<&str>,
 ) -> Result<GatewayConnectionId> {
     let id = GatewayConnectionId::generate();
+    sqlx::query(
+        "UPDATE gateway_connections
+         SET disconnected_at = now(), close_reason = 'replaced by a newer connection'
+         WHERE gateway_id = $1 AND disconnected_at IS NULL",
+    )
+    .bind(gateway.id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO gateway_connections (id, organization_id, gateway_id, relay_instance, remote_addr)
          VALUES ($1, $2, $3, $4, $5)",
