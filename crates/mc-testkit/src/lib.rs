@@ -13,6 +13,7 @@ pub mod service;
 pub mod sse;
 pub mod ws;
 
+pub mod netns;
 pub use db::TestDb;
 pub use proxy::TcpProxy;
 pub use service::{Spawned, spawn_service, spawn_service_on};

@@ -23,7 +23,13 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Starts forwarding from `127.0.0.1:<random>` to `target` (`host:port`).
     pub async fn start(target: impl Into<String>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::start_on("127.0.0.1:0".parse().expect("address"), target).await
+    }
+
+    /// Starts forwarding from `bind` (e.g. a veth address another network namespace
+    /// reaches) to `target`.
+    pub async fn start_on(bind: SocketAddr, target: impl Into<String>) -> Self {
+        let listener = TcpListener::bind(bind).await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(State {
             target: target.into(),
