@@ -100,6 +100,11 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     capped.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
+/// How often the agent list is reported again while connected.
+const AGENT_RESYNC: Duration = Duration::from_secs(300);
+/// How soon a failed agent report is retried.
+const AGENT_RETRY: Duration = Duration::from_secs(2);
+
 /// How a session ended.
 enum Ended {
     /// The connector is stopping.
@@ -221,7 +226,10 @@ impl RelaySupervisor {
         self.link.attach(tx.clone());
         let _ = self.connected.send(true);
         let mut events = self.backend.subscribe();
-        self.report_agents();
+        // Ends the agent reports with this socket.
+        let session = shutdown.child_token();
+        let _session_guard = session.clone().drop_guard();
+        self.report_agents(session);
         let mut keepalive = tokio::time::interval(Duration::from_secs(20));
         keepalive.tick().await;
         loop {
@@ -270,22 +278,34 @@ impl RelaySupervisor {
         }
     }
 
-    /// Tells the control plane which agents the gateway has.
-    fn report_agents(&self) {
+    /// Tells the control plane which agents the gateway has, for as long as this socket
+    /// lives: at once, again every few seconds while the gateway cannot be asked (it may
+    /// still be starting), then every [`AGENT_RESYNC`] to pick up added or removed agents.
+    fn report_agents(&self, session: CancellationToken) {
         let (backend, link) = (self.backend.clone(), self.link.clone());
         tokio::spawn(async move {
-            match backend.call("agents.list", json!({})).await {
-                Ok(list) => {
-                    let res = link
+            loop {
+                let pause = match backend.call("agents.list", json!({})).await {
+                    Ok(list) => match link
                         .call("agents.sync", list, Duration::from_secs(30))
-                        .await;
-                    if let Ok(res) = res
-                        && res["ok"] != true
+                        .await
                     {
-                        tracing::warn!(error = %res["error"], "the control plane refused the agent list");
+                        Ok(res) if res["ok"] == true => AGENT_RESYNC,
+                        Ok(res) => {
+                            tracing::warn!(error = %res["error"], "the control plane refused the agent list");
+                            AGENT_RESYNC
+                        }
+                        Err(_) => AGENT_RETRY,
+                    },
+                    Err(err) => {
+                        tracing::warn!(code = %err.code, "listing the gateway's agents failed; retrying");
+                        AGENT_RETRY
                     }
+                };
+                tokio::select! {
+                    () = session.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
                 }
-                Err(err) => tracing::warn!(code = %err.code, "listing the gateway's agents failed"),
             }
         });
     }

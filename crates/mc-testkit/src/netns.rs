@@ -54,11 +54,23 @@ impl NetNs {
             host_addr,
             inner_addr,
         };
-        ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &inner_if])?;
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &inner_if,
+        ])?;
         ip(&["link", "set", &inner_if, "netns", &name])?;
         ip(&["addr", "add", &format!("{host_addr}/30"), "dev", &host_if])?;
         ip(&["link", "set", &host_if, "up"])?;
-        ip(&["netns", "exec", &name, "ip", "addr", "add", &format!("{inner_addr}/30"), "dev", &inner_if])?;
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{inner_addr}/30"),
+            "dev",
+            &inner_if,
+        ])?;
         ip(&["netns", "exec", &name, "ip", "link", "set", &inner_if, "up"])?;
         ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"])?;
         Ok(ns)
@@ -75,7 +87,16 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        // Deleting the namespace removes its veth end, which removes the pair.
+        // Whatever still runs inside (children of the programs started there) goes first;
+        // deleting the namespace then removes its veth end, which removes the pair.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
         let _ = ip(&["netns", "del", &self.name]);
     }
 }
