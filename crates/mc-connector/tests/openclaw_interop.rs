@@ -56,6 +56,129 @@ fn gateway_config() -> Value {
     })
 }
 
+/// Starts `openclaw gateway run` in the office namespace.
+fn start_gateway(
+    office: &NetNs,
+    work: &Path,
+    node_bin: &Path,
+    openclaw: &Path,
+    log: &str,
+) -> tokio::process::Child {
+    let mut gateway = office.command("env");
+    gateway
+        .arg(format!("PATH={}:/usr/bin:/bin", node_bin.display()))
+        .arg(format!("HOME={}", work.join("home").display()))
+        .arg(format!(
+            "OPENCLAW_STATE_DIR={}",
+            work.join("state").display()
+        ))
+        .arg(format!(
+            "OPENCLAW_CONFIG_PATH={}",
+            work.join("openclaw.json").display()
+        ))
+        .arg(format!("OPENCLAW_GATEWAY_TOKEN={GATEWAY_TOKEN}"))
+        .args(["OPENCLAW_NO_AUTO_UPDATE=1", "DO_NOT_TRACK=1"])
+        .arg(openclaw)
+        .args([
+            "gateway",
+            "run",
+            "--bind",
+            "loopback",
+            "--auth",
+            "token",
+            "--port",
+            &GATEWAY_PORT.to_string(),
+        ])
+        .stdout(log_file(work, &format!("{log}.log")))
+        .stderr(log_file(work, &format!("{log}.err")));
+    gateway.spawn().expect("starting the OpenClaw gateway")
+}
+
+/// SIGKILLs every OpenClaw process in the office (the gateway and its workers).
+fn kill_gateway(office: &NetNs) {
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", &office.name])
+        .output()
+        .expect("ip netns pids");
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("openclaw") || comm.contains("openclaw") {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status();
+        }
+    }
+}
+
+/// Sends `message` with chat.send and returns the final reply text, retrying while the
+/// connector reports the gateway unavailable (it may be reconnecting).
+async fn chat(
+    caller: &GatewayRouter,
+    gateway: mc_domain::ids::GatewayId,
+    session: &str,
+    message: &str,
+) -> String {
+    let mut events = caller.subscribe_events(gateway).await.unwrap();
+    let deadline = tokio::time::Instant::now() + START;
+    let ack = loop {
+        let outcome = caller
+            .call(
+                gateway,
+                "chat.send",
+                json!({"sessionKey": session, "message": message,
+                       "idempotencyKey": uuid::Uuid::new_v4().to_string()}),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        match outcome {
+            CallOutcome::Ok { payload } => break payload,
+            CallOutcome::Error { code, .. }
+                if code == "UNAVAILABLE" && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => panic!("chat.send failed: {other:?}"),
+        }
+    };
+    assert_eq!(ack["status"], "started", "{ack}");
+    let run = ack["runId"].as_str().unwrap().to_owned();
+    let (mut deltas, mut last_seq) = (0, 0u64);
+    loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(60), events.rx.recv())
+            .await
+            .expect("chat events in time")
+            .unwrap();
+        let Delivery::Item(envelope) = delivery else {
+            continue;
+        };
+        let Envelope::Event { frame, .. } = envelope.as_ref() else {
+            continue;
+        };
+        let p = &frame["payload"];
+        if frame["event"] != "chat" || p["runId"] != run.as_str() {
+            continue;
+        }
+        assert_eq!(p["sessionKey"], session);
+        let seq = frame["seq"].as_u64().unwrap_or(0);
+        assert!(seq > last_seq, "seq increases");
+        last_seq = seq;
+        match p["state"].as_str() {
+            Some("delta") => deltas += 1,
+            Some("final") => {
+                assert!(deltas >= 1, "the reply streamed");
+                return p["message"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            Some("error" | "aborted") => panic!("the run failed: {frame}"),
+            _ => {}
+        }
+    }
+}
+
 fn log_file(dir: &Path, name: &str) -> Stdio {
     Stdio::from(std::fs::File::create(dir.join(name)).expect("log file"))
 }
@@ -92,34 +215,7 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
         .arg(&mock_log)
         .stderr(log_file(&work, "mock.log"));
     let _mock = mock.spawn().expect("starting the mock model");
-    let mut gateway = office.command("env");
-    gateway
-        .arg(format!("PATH={}:/usr/bin:/bin", node_bin.display()))
-        .arg(format!("HOME={}", work.join("home").display()))
-        .arg(format!(
-            "OPENCLAW_STATE_DIR={}",
-            work.join("state").display()
-        ))
-        .arg(format!(
-            "OPENCLAW_CONFIG_PATH={}",
-            work.join("openclaw.json").display()
-        ))
-        .arg(format!("OPENCLAW_GATEWAY_TOKEN={GATEWAY_TOKEN}"))
-        .args(["OPENCLAW_NO_AUTO_UPDATE=1", "DO_NOT_TRACK=1"])
-        .arg(&openclaw)
-        .args([
-            "gateway",
-            "run",
-            "--bind",
-            "loopback",
-            "--auth",
-            "token",
-            "--port",
-            &GATEWAY_PORT.to_string(),
-        ])
-        .stdout(log_file(&work, "gateway.log"))
-        .stderr(log_file(&work, "gateway.err"));
-    let _gateway = gateway.spawn().expect("starting the OpenClaw gateway");
+    let _gateway = start_gateway(&office, &work, &node_bin, &openclaw, "gateway");
 
     // The control plane, reachable from the office only at the veth address.
     let api = TestApi::start(run_api).await;
@@ -206,59 +302,9 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     )
     .await
     .unwrap();
-    let mut events = caller.subscribe_events(gateway_id).await.unwrap();
-    let session = agent["session_key"].as_str().unwrap();
-    let ack = caller
-        .call(
-            gateway_id,
-            "chat.send",
-            json!({"sessionKey": session, "message": "ping from the control plane",
-                   "idempotencyKey": uuid::Uuid::new_v4().to_string()}),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    let CallOutcome::Ok { payload: ack } = ack else {
-        panic!("chat.send failed: {ack:?}")
-    };
-    assert_eq!(ack["status"], "started", "{ack}");
-    let run = ack["runId"].as_str().unwrap().to_owned();
-    let (mut deltas, mut last_seq, mut final_text) = (0, 0u64, None);
-    while final_text.is_none() {
-        let delivery = tokio::time::timeout(Duration::from_secs(60), events.rx.recv())
-            .await
-            .expect("chat events in time")
-            .unwrap();
-        let Delivery::Item(envelope) = delivery else {
-            continue;
-        };
-        let Envelope::Event { frame, .. } = envelope.as_ref() else {
-            continue;
-        };
-        let p = &frame["payload"];
-        if frame["event"] != "chat" || p["runId"] != run.as_str() {
-            continue;
-        }
-        assert_eq!(p["sessionKey"], session);
-        let seq = frame["seq"].as_u64().unwrap_or(0);
-        assert!(seq > last_seq, "seq increases");
-        last_seq = seq;
-        match p["state"].as_str() {
-            Some("delta") => deltas += 1,
-            Some("final") => {
-                final_text = p["message"]["content"][0]["text"]
-                    .as_str()
-                    .map(str::to_owned)
-            }
-            Some("error" | "aborted") => panic!("the run failed: {frame}"),
-            _ => {}
-        }
-    }
-    assert!(deltas >= 1, "the reply streamed");
-    assert_eq!(
-        final_text.as_deref(),
-        Some("mock says: ping from the control plane")
-    );
+    let session = agent["session_key"].as_str().unwrap().to_owned();
+    let reply = chat(&caller, gateway_id, &session, "ping from the control plane").await;
+    assert_eq!(reply, "mock says: ping from the control plane");
     let requests = std::fs::read_to_string(&mock_log).unwrap();
     assert!(
         requests.contains("/v1/chat/completions"),
@@ -296,6 +342,12 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
         .await
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&direct.stdout), "200");
+
+    // The gateway dies and comes back: the connector reconnects to it and chat works again.
+    kill_gateway(&office);
+    let _gateway = start_gateway(&office, &work, &node_bin, &openclaw, "gateway-restarted");
+    let reply = chat(&caller, gateway_id, &session, "are you back?").await;
+    assert_eq!(reply, "mock says: are you back?");
 
     relay.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&work);
