@@ -357,7 +357,9 @@ fn api_request(method: &str, path: &str, key: Option<&str>, body: Value) -> Valu
     if let Some(key) = key {
         headers["Authorization"] = json!(format!("Bearer {key}"));
     }
-    json!({"method": method, "path": path, "headers": headers, "body": body})
+    let mut params = json!({"method": method, "path": path, "headers": headers});
+    params["body"] = body;
+    params
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,13 +163,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<TunnelRequest> {
-        TunnelRequest::parse(&v)
+    fn parse(v: &Value) -> Result<TunnelRequest> {
+        TunnelRequest::parse(v)
     }
 
     #[test]
     fn only_agent_paths_with_a_key_pass() {
-        let ok = parse(json!({"method": "post", "path": "/api/v1/agent/tasks?x=1",
+        let ok = parse(&json!({"method": "post", "path": "/api/v1/agent/tasks?x=1",
             "headers": {"Authorization": "Bearer mc_live_abc", "Content-Type": "application/json",
                         "Cookie": "dropped"},
             "body": {"a": 1}}))
@@ -190,17 +190,17 @@ mod tests {
             ("/api/v1/agent//x", "invalid_request"),
             ("api/v1/agent/boards", "forbidden"),
         ] {
-            let err = parse(json!({"method": "GET", "path": path, "headers": key})).unwrap_err();
+            let err = parse(&json!({"method": "GET", "path": path, "headers": key})).unwrap_err();
             assert_eq!(err.code(), code, "{path}");
         }
         assert_eq!(
-            parse(json!({"method": "TRACE", "path": "/api/v1/agent/boards"}))
+            parse(&json!({"method": "TRACE", "path": "/api/v1/agent/boards"}))
                 .unwrap_err()
                 .code(),
             "invalid_request"
         );
         assert_eq!(
-            parse(json!({"method": "GET", "path": "/api/v1/agent/boards"}))
+            parse(&json!({"method": "GET", "path": "/api/v1/agent/boards"}))
                 .unwrap_err()
                 .code(),
             "unauthorized"
