@@ -9,17 +9,13 @@ use serde_json::{Value, json};
 
 async fn gateway(api: &TestApi, admin: &Session, name: &str) -> String {
     let token = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/gateway-registry/tokens",
             json!({}),
+            "token",
         )
-        .await
-        .expect(201)
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     api.post(
         None,
         "/api/v1/gateway-registry/register",
@@ -34,13 +30,8 @@ async fn gateway(api: &TestApi, admin: &Session, name: &str) -> String {
 }
 
 async fn board(api: &TestApi, admin: &Session, name: &str) -> String {
-    api.post(Some(&admin.token), "/api/v1/boards", json!({"name": name}))
+    api.create(&admin.token, "/api/v1/boards", json!({"name": name}), "id")
         .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn ids(page: &Value) -> Vec<String> {

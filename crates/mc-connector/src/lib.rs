@@ -10,6 +10,7 @@ pub mod identity;
 pub mod metrics;
 pub mod proxy;
 pub mod relay;
+pub mod rpc;
 
 use anyhow::Context;
 use backend::Backend;

@@ -2,7 +2,8 @@
 //! `http://127.0.0.1:18790/api/v1/agent/...` with the agent's `Authorization` header is sent
 //! up the relay socket as `api.request` and the answer comes back as the HTTP response.
 
-use crate::relay::{LinkError, RelayLink};
+use crate::relay::{RelayLink, relay_call};
+use crate::rpc::LinkError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -55,7 +56,7 @@ async fn forward(
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let params =
         json!({"method": method.as_str(), "path": path, "headers": forwarded, "body": body});
-    let res = match link.call("api.request", params, CALL_TIMEOUT).await {
+    let res = match relay_call(&link, "api.request", params, CALL_TIMEOUT).await {
         Ok(res) => res,
         Err(LinkError::Disconnected) => {
             return error(

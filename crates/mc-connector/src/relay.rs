@@ -6,90 +6,29 @@
 use crate::backend::Backend;
 use crate::config::ConnectorConfig;
 use crate::identity::{Identity, Registry};
+use crate::rpc::{LinkError, RpcLink};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{RwLock, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{RwLock, broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-/// Calls the connector makes on the relay: outbound frames and answers awaited.
-#[derive(Default)]
-pub struct RelayLink {
-    outbound: Mutex<Option<mpsc::Sender<Message>>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-}
+/// Calls the connector makes on the relay (`api.request`, `agents.sync`): answers are
+/// whole `res` frames.
+pub type RelayLink = RpcLink<Value>;
 
-impl std::fmt::Debug for RelayLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelayLink").finish_non_exhaustive()
-    }
-}
-
-/// Why a call on the relay failed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LinkError {
-    /// No relay socket right now.
-    Disconnected,
-    /// No answer in time.
-    Timeout,
-}
-
-impl RelayLink {
-    /// Sends `req {method, params}` and waits for its `res` frame.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: Value,
-        timeout: Duration,
-    ) -> Result<Value, LinkError> {
-        let Some(tx) = self.outbound.lock().expect("outbound lock").clone() else {
-            return Err(LinkError::Disconnected);
-        };
-        let id = format!("conn-{}", uuid::Uuid::new_v4());
-        let (done, wait) = oneshot::channel();
-        self.pending
-            .lock()
-            .expect("pending lock")
-            .insert(id.clone(), done);
-        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        if tx.send(Message::text(frame.to_string())).await.is_err() {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(LinkError::Disconnected);
-        }
-        let outcome = tokio::time::timeout(timeout, wait).await;
-        self.pending.lock().expect("pending lock").remove(&id);
-        match outcome {
-            Ok(Ok(res)) => Ok(res),
-            Ok(Err(_)) => Err(LinkError::Disconnected),
-            Err(_) => Err(LinkError::Timeout),
-        }
-    }
-
-    fn attach(&self, tx: mpsc::Sender<Message>) {
-        *self.outbound.lock().expect("outbound lock") = Some(tx);
-    }
-
-    fn detach(&self) {
-        *self.outbound.lock().expect("outbound lock") = None;
-        // Dropping the senders fails every waiting call at once.
-        self.pending.lock().expect("pending lock").clear();
-    }
-
-    fn answer(&self, frame: Value) {
-        let Some(id) = frame["id"].as_str() else {
-            return;
-        };
-        let waiter = self.pending.lock().expect("pending lock").remove(id);
-        match waiter {
-            Some(waiter) => {
-                let _ = waiter.send(frame);
-            }
-            None => tracing::debug!(id, "answer for a call nobody waits for"),
-        }
-    }
+/// Sends `req {method, params}` on the relay and waits for its `res` frame.
+pub async fn relay_call(
+    link: &RelayLink,
+    method: &str,
+    params: Value,
+    timeout: Duration,
+) -> Result<Value, LinkError> {
+    let id = format!("conn-{}", uuid::Uuid::new_v4());
+    let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+    link.request(id, frame, timeout).await
 }
 
 /// The delay before reconnect `attempt` (1-based): exponential from `base`, capped at
@@ -286,17 +225,17 @@ impl RelaySupervisor {
         tokio::spawn(async move {
             loop {
                 let pause = match backend.call("agents.list", json!({})).await {
-                    Ok(list) => match link
-                        .call("agents.sync", list, Duration::from_secs(30))
-                        .await
-                    {
-                        Ok(res) if res["ok"] == true => AGENT_RESYNC,
-                        Ok(res) => {
-                            tracing::warn!(error = %res["error"], "the control plane refused the agent list");
-                            AGENT_RESYNC
+                    Ok(list) => {
+                        match relay_call(&link, "agents.sync", list, Duration::from_secs(30)).await
+                        {
+                            Ok(res) if res["ok"] == true => AGENT_RESYNC,
+                            Ok(res) => {
+                                tracing::warn!(error = %res["error"], "the control plane refused the agent list");
+                                AGENT_RESYNC
+                            }
+                            Err(_) => AGENT_RETRY,
                         }
-                        Err(_) => AGENT_RETRY,
-                    },
+                    }
                     Err(err) => {
                         tracing::warn!(code = %err.code, "listing the gateway's agents failed; retrying");
                         AGENT_RETRY
@@ -343,7 +282,10 @@ impl RelaySupervisor {
                 }
             }
             Some("res") => {
-                self.link.answer(frame);
+                let id = frame["id"].as_str().unwrap_or_default().to_owned();
+                if !self.link.resolve(&id, frame) {
+                    tracing::debug!(id, "answer for a call nobody waits for");
+                }
                 None
             }
             Some("heartbeat") => None,

@@ -120,17 +120,13 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     let api = TestApi::start(run_api).await;
     let admin = api.org_admin("connector-org").await;
     let token = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/gateway-registry/tokens",
             json!({}),
+            "token",
         )
-        .await
-        .expect(201)
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     let relay = relay_on(&api, "127.0.0.1:0".parse().unwrap()).await;
     let relay_addr = relay.addr;
     // The connector reaches the relay through a proxy the test can cut.
@@ -196,17 +192,13 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
 
     // An agent's REST call through the loopback proxy, as that agent.
     let board = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/boards",
             json!({"name": "Office"}),
+            "id",
         )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     api.patch(
         &admin.token,
         &format!("/api/v1/agents/{}", sim1["id"].as_str().unwrap()),
@@ -215,17 +207,13 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     .await
     .expect(200);
     let key = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/api-keys",
             json!({"name": "sim-1", "role": "developer", "agent_id": sim1["id"]}),
+            "secret",
         )
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     let http = reqwest::Client::new();
     let proxy = format!("http://{}", running.proxy_addr);
     let created = http

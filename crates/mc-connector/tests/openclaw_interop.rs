@@ -233,17 +233,13 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     .await;
     relay.wait_ready().await;
     let token = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/gateway-registry/tokens",
             json!({}),
+            "token",
         )
-        .await
-        .expect(201)
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
 
     // The connector, next to its gateway.
     let mut connector = office.command("env");
@@ -313,17 +309,13 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
 
     // An agent in the office calls the agent API through its connector's loopback proxy.
     let key = api
-        .post(
-            Some(&admin.token),
+        .create(
+            &admin.token,
             "/api/v1/api-keys",
             json!({"name": "main", "role": "developer", "agent_id": agent["id"]}),
+            "secret",
         )
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .await;
     let curl = office
         .command("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])

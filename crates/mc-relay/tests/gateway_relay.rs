@@ -35,17 +35,13 @@ impl Fleet {
         let api = TestApi::start(run_api).await;
         let admin = api.org_admin("relay-fleet").await;
         let token = api
-            .post(
-                Some(&admin.token),
+            .create(
+                &admin.token,
                 "/api/v1/gateway-registry/tokens",
                 json!({}),
+                "token",
             )
-            .await
-            .expect(201)
-            .body["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .await;
         let registered = api
             .post(
                 None,
@@ -408,13 +404,8 @@ async fn gateways_link_their_agents_and_tunnel_their_rest_calls() {
 
     // Keys: main may write, research only read; a third agent is not on this gateway.
     let board = api
-        .post(Some(&admin.token), "/api/v1/boards", json!({"name": "Ops"}))
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create(&admin.token, "/api/v1/boards", json!({"name": "Ops"}), "id")
+        .await;
     let stranger = api
         .post(
             Some(&admin.token),

@@ -130,6 +130,16 @@ impl TestApi {
         self.svc.url(path)
     }
 
+    /// POSTs `body` to `path` as `token`, expects 201, and returns the answer's string
+    /// `field` (an id, a token, a secret).
+    pub async fn create(&self, token: &str, path: &str, body: Value, field: &str) -> String {
+        let created = self.post(Some(token), path, body).await.expect(201);
+        created.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {field} in {}", created.body))
+            .to_owned()
+    }
+
     /// Sends a request to this instance.
     pub async fn call(
         &self,

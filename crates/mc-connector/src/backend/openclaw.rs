@@ -6,17 +6,17 @@
 
 use super::RpcError;
 use crate::identity::write_private;
+use crate::rpc::{LinkError, RpcLink};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signer, SigningKey};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +25,6 @@ const CLIENT_MODE: &str = "backend";
 const ROLE: &str = "operator";
 const SCOPES: [&str; 2] = ["operator.read", "operator.write"];
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-
-type Pending = Mutex<HashMap<String, oneshot::Sender<Result<Value, RpcError>>>>;
 
 /// The device identity the gateway pairs with, kept in the state directory.
 #[derive(Clone)]
@@ -94,8 +92,7 @@ pub struct OpenClawClient {
     token: String,
     device: DeviceIdentity,
     events: broadcast::Sender<Value>,
-    outbound: Mutex<Option<mpsc::Sender<Message>>>,
-    pending: Pending,
+    link: RpcLink<Result<Value, RpcError>>,
 }
 
 impl std::fmt::Debug for OpenClawClient {
@@ -137,8 +134,7 @@ impl OpenClawClient {
             token,
             device,
             events: broadcast::channel(4096).0,
-            outbound: Mutex::default(),
-            pending: Mutex::default(),
+            link: RpcLink::default(),
         });
         let supervisor = client.clone();
         tokio::spawn(async move {
@@ -150,7 +146,7 @@ impl OpenClawClient {
                         tracing::warn!(error = %err, "local OpenClaw gateway connection ended")
                     }
                 }
-                supervisor.fail_pending("the local gateway connection was lost");
+                supervisor.link.detach();
                 attempt = attempt.saturating_add(1);
                 let delay = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(5)))
                     .min(Duration::from_secs(10));
@@ -161,13 +157,6 @@ impl OpenClawClient {
             }
         });
         client
-    }
-
-    fn fail_pending(&self, why: &str) {
-        *self.outbound.lock().expect("outbound lock") = None;
-        for (_, waiter) in self.pending.lock().expect("pending lock").drain() {
-            let _ = waiter.send(Err(RpcError::new("UNAVAILABLE", why)));
-        }
     }
 
     /// One connection: handshake, then frames until it drops (`Ok` only on shutdown).
@@ -212,7 +201,7 @@ impl OpenClawClient {
         tracing::info!(protocol = %hello["payload"]["protocol"], device = %self.device.id(), "connected to the local OpenClaw gateway");
         *attempt = 0;
         let (tx, mut rx) = mpsc::channel::<Message>(1024);
-        *self.outbound.lock().expect("outbound lock") = Some(tx);
+        self.link.attach(tx);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
@@ -242,20 +231,17 @@ impl OpenClawClient {
                 let Some(id) = frame["id"].as_str() else {
                     return;
                 };
-                let waiter = self.pending.lock().expect("pending lock").remove(id);
-                if let Some(waiter) = waiter {
-                    let outcome = if frame["ok"] == true {
-                        Ok(frame.get("payload").cloned().unwrap_or_default())
-                    } else {
-                        Err(RpcError::new(
-                            frame["error"]["code"].as_str().unwrap_or("UNAVAILABLE"),
-                            frame["error"]["message"]
-                                .as_str()
-                                .unwrap_or("the gateway reported an error"),
-                        ))
-                    };
-                    let _ = waiter.send(outcome);
-                }
+                let outcome = if frame["ok"] == true {
+                    Ok(frame.get("payload").cloned().unwrap_or_default())
+                } else {
+                    Err(RpcError::new(
+                        frame["error"]["code"].as_str().unwrap_or("UNAVAILABLE"),
+                        frame["error"]["message"]
+                            .as_str()
+                            .unwrap_or("the gateway reported an error"),
+                    ))
+                };
+                self.link.resolve(id, outcome);
             }
             Some("event") if frame["event"].is_string() => {
                 let _ = self.events.send(frame);
@@ -266,39 +252,18 @@ impl OpenClawClient {
 
     /// Calls `method` on the gateway.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let Some(tx) = self.outbound.lock().expect("outbound lock").clone() else {
-            return Err(RpcError::new(
-                "UNAVAILABLE",
-                "the local gateway is not connected",
-            ));
-        };
         let id = uuid::Uuid::new_v4().to_string();
-        let (done, wait) = oneshot::channel();
-        self.pending
-            .lock()
-            .expect("pending lock")
-            .insert(id.clone(), done);
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-        if tx.send(Message::text(frame.to_string())).await.is_err() {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(RpcError::new(
+        match self.link.request(id, frame, CALL_TIMEOUT).await {
+            Ok(outcome) => outcome,
+            Err(LinkError::Disconnected) => Err(RpcError::new(
                 "UNAVAILABLE",
                 "the local gateway is not connected",
-            ));
-        }
-        match tokio::time::timeout(CALL_TIMEOUT, wait).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(RpcError::new(
-                "UNAVAILABLE",
-                "the local gateway connection was lost",
             )),
-            Err(_) => {
-                self.pending.lock().expect("pending lock").remove(&id);
-                Err(RpcError::new(
-                    "TIMEOUT",
-                    format!("{method} got no answer within 60 s"),
-                ))
-            }
+            Err(LinkError::Timeout) => Err(RpcError::new(
+                "TIMEOUT",
+                format!("{method} got no answer within 60 s"),
+            )),
         }
     }
 
