@@ -8,14 +8,7 @@ use common::{Session, TestApi, start};
 use serde_json::{Value, json};
 
 async fn gateway(api: &TestApi, admin: &Session, name: &str) -> String {
-    let token = api
-        .create(
-            &admin.token,
-            "/api/v1/gateway-registry/tokens",
-            json!({}),
-            "token",
-        )
-        .await;
+    let token = api.registration_token(admin).await;
     api.post(
         None,
         "/api/v1/gateway-registry/register",

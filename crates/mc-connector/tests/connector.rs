@@ -3,6 +3,9 @@
 //! serves `chat.send` with streamed `chat` events, tunnels agents' REST calls from its
 //! loopback proxy, and reconnects after the network drops and after the relay restarts.
 
+mod common;
+
+use common::run_api;
 use mc_connector::backend::Backend;
 use mc_connector::backend::simulated::{Simulated, reply_for};
 use mc_connector::config::ConnectorConfig;
@@ -18,14 +21,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn run_api(
-    config: mc_domain::config::ApiConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(mc_api::run(config, listener, shutdown))
-}
 
 async fn relay_on(api: &TestApi, addr: SocketAddr) -> Spawned {
     let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
@@ -119,14 +114,7 @@ async fn chat(
 async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     let api = TestApi::start(run_api).await;
     let admin = api.org_admin("connector-org").await;
-    let token = api
-        .create(
-            &admin.token,
-            "/api/v1/gateway-registry/tokens",
-            json!({}),
-            "token",
-        )
-        .await;
+    let token = api.registration_token(&admin).await;
     let relay = relay_on(&api, "127.0.0.1:0".parse().unwrap()).await;
     let relay_addr = relay.addr;
     // The connector reaches the relay through a proxy the test can cut.

@@ -5,6 +5,9 @@
 //! the root namespace. Needs root, `ip`, and the install `scripts/lib/openclaw.sh` makes
 //! (`MC_OPENCLAW_HOME`); `scripts/test` provides both and runs this with `--run-ignored`.
 
+mod common;
+
+use common::run_api;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
 use mc_domain::redis::RedisHandle;
@@ -16,7 +19,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const GATEWAY_TOKEN: &str = "interop-gateway-token-0123456789abcdef";
 const MOCK_PORT: u16 = 18080;
@@ -24,17 +26,10 @@ const GATEWAY_PORT: u16 = 18789;
 /// The gateway takes ~12 s to start on this class of machine; leave room.
 const START: Duration = Duration::from_secs(120);
 
-fn run_api(
-    config: mc_domain::config::ApiConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(mc_api::run(config, listener, shutdown))
-}
-
 /// The gateway's config: the mock as the only model provider, nothing that calls out.
-fn gateway_config() -> Value {
+fn gateway_config(work: &Path) -> Value {
     json!({
+        "logging": {"file": work.join("openclaw.log")},
         "gateway": {"mode": "local", "port": GATEWAY_PORT, "bind": "loopback", "auth": {"mode": "token"}},
         "models": {
             "mode": "merge",
@@ -196,7 +191,11 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     for dir in ["home", "state", "connector"] {
         std::fs::create_dir_all(work.join(dir)).unwrap();
     }
-    std::fs::write(work.join("openclaw.json"), gateway_config().to_string()).unwrap();
+    std::fs::write(
+        work.join("openclaw.json"),
+        gateway_config(&work).to_string(),
+    )
+    .unwrap();
     let office = NetNs::create("oc").expect("creating the office network namespace (needs root)");
 
     // The office: the mock model, then the gateway (inside the namespace, loopback only).
@@ -232,14 +231,7 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     })
     .await;
     relay.wait_ready().await;
-    let token = api
-        .create(
-            &admin.token,
-            "/api/v1/gateway-registry/tokens",
-            json!({}),
-            "token",
-        )
-        .await;
+    let token = api.registration_token(&admin).await;
 
     // The connector, next to its gateway.
     let mut connector = office.command("env");

@@ -34,14 +34,7 @@ impl Fleet {
     async fn start() -> Self {
         let api = TestApi::start(run_api).await;
         let admin = api.org_admin("relay-fleet").await;
-        let token = api
-            .create(
-                &admin.token,
-                "/api/v1/gateway-registry/tokens",
-                json!({}),
-                "token",
-            )
-            .await;
+        let token = api.registration_token(&admin).await;
         let registered = api
             .post(
                 None,

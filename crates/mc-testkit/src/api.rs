@@ -140,6 +140,17 @@ impl TestApi {
             .to_owned()
     }
 
+    /// A new gateway registration token (`gw_reg_…`) in the admin's organization.
+    pub async fn registration_token(&self, admin: &Session) -> String {
+        self.create(
+            &admin.token,
+            "/api/v1/gateway-registry/tokens",
+            serde_json::json!({}),
+            "token",
+        )
+        .await
+    }
+
     /// Sends a request to this instance.
     pub async fn call(
         &self,
