@@ -102,19 +102,6 @@ impl AgentService {
         Self { pool, bus }
     }
 
-    async fn commit(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        org: crate::ids::OrgId,
-        actor: &Actor,
-        new: Vec<NewEvent>,
-    ) -> Result<()> {
-        let recorded = events::append(&mut tx, org, actor, new).await?;
-        tx.commit().await?;
-        self.bus.publish(&recorded).await;
-        Ok(())
-    }
-
     /// `GET /agents`.
     pub async fn list(
         &self,
@@ -182,7 +169,7 @@ impl AgentService {
             .payload(
                 json!({ "agent_id": agent.id, "name": agent.name, "gateway_id": agent.gateway_id }),
             );
-        self.commit(tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        events::commit_with(tx, self.bus.as_ref(), ctx.org_id, &ctx.actor, vec![event]).await?;
         Ok(agent)
     }
 
@@ -219,7 +206,7 @@ impl AgentService {
         let event = NewEvent::new("agent.updated")
             .agent(Some(agent.id))
             .payload(json!({ "agent_id": agent.id, "status": agent.status, "gateway_id": agent.gateway_id }));
-        self.commit(tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        events::commit_with(tx, self.bus.as_ref(), ctx.org_id, &ctx.actor, vec![event]).await?;
         Ok(agent)
     }
 
@@ -231,7 +218,8 @@ impl AgentService {
             return Err(not_found());
         }
         let event = NewEvent::new("agent.deleted").payload(json!({ "agent_id": id }));
-        self.commit(tx, ctx.org_id, &ctx.actor, vec![event]).await
+        events::commit_with(tx, self.bus.as_ref(), ctx.org_id, &ctx.actor, vec![event]).await?;
+        Ok(())
     }
 
     /// Links what `gateway` reported in `agents.list` (`payload`): new OpenClaw ids become
@@ -267,8 +255,7 @@ impl AgentService {
             id: gateway.id.0,
             name: format!("gateway:{}", gateway.name),
         };
-        self.commit(tx, gateway.organization_id, &actor, new)
-            .await?;
+        events::commit_with(tx, self.bus.as_ref(), gateway.organization_id, &actor, new).await?;
         Ok(summary)
     }
 

@@ -57,16 +57,8 @@ impl BoardService {
     }
 
     /// Appends events, commits, then publishes.
-    async fn finish(
-        &self,
-        mut tx: Tx,
-        ctx: &OrgContext,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<Event>> {
-        let recorded = events::append(&mut tx, ctx.org_id, &ctx.actor, events).await?;
-        tx.commit().await?;
-        self.bus.publish(&recorded).await;
-        Ok(recorded)
+    async fn finish(&self, tx: Tx, ctx: &OrgContext, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        events::commit_with(tx, self.bus.as_ref(), ctx.org_id, &ctx.actor, events).await
     }
 
     // ------------------------------------------------------------ board groups

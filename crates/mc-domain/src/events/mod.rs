@@ -110,6 +110,22 @@ pub fn validate_event_type(event_type: &str) -> std::result::Result<(), String> 
     }
 }
 
+/// Appends `events` for `org` in `tx`, commits, then publishes them on `bus`: the one way
+/// a service records a change (publishing only after the commit, so no subscriber sees an
+/// event that could still roll back).
+pub async fn commit_with(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    bus: &dyn EventBus,
+    org: OrgId,
+    actor: &Actor,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Event>> {
+    let recorded = append(&mut tx, org, actor, events).await?;
+    tx.commit().await?;
+    bus.publish(&recorded).await;
+    Ok(recorded)
+}
+
 /// Appends events in the caller's transaction (scoped to `org`) and returns them with
 /// their sequence numbers. The counter row stays locked until the transaction ends, so
 /// sequence order is commit order within the organization.

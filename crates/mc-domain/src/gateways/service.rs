@@ -7,7 +7,7 @@ use crate::config::GatewayConfig;
 use crate::crypto::{constant_time_eq, random_urlsafe, sha256_hex};
 use crate::db::{begin_org, begin_system};
 use crate::error::{Error, Result};
-use crate::events::{self, Event, EventBus, NewEvent};
+use crate::events::{self, EventBus, NewEvent};
 use crate::identity::context::{Actor, ActorKind};
 use crate::identity::{OrgContext, Permission};
 use crate::ids::{GatewayConnectionId, GatewayId, GatewayTokenId, OrgId};
@@ -68,20 +68,6 @@ fn optional_text(field: &str, value: Option<&String>, max: usize) -> Result<Opti
     }
 }
 
-/// Appends `events` for `org` in `tx`, commits, publishes.
-async fn finish(
-    bus: &dyn EventBus,
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    org: OrgId,
-    actor: &Actor,
-    new: Vec<NewEvent>,
-) -> Result<Vec<Event>> {
-    let recorded = events::append(&mut tx, org, actor, new).await?;
-    tx.commit().await?;
-    bus.publish(&recorded).await;
-    Ok(recorded)
-}
-
 impl GatewayService {
     /// A service over `pool` publishing on `bus`.
     pub fn new(pool: PgPool, bus: Arc<dyn EventBus>, settings: GatewayConfig) -> Self {
@@ -99,7 +85,7 @@ impl GatewayService {
         ctx: &OrgContext,
         event: NewEvent,
     ) -> Result<()> {
-        finish(self.bus.as_ref(), tx, ctx.org_id, &ctx.actor, vec![event]).await?;
+        events::commit_with(tx, self.bus.as_ref(), ctx.org_id, &ctx.actor, vec![event]).await?;
         Ok(())
     }
 
@@ -112,7 +98,7 @@ impl GatewayService {
         name: &str,
         events: Vec<NewEvent>,
     ) -> Result<()> {
-        finish(self.bus.as_ref(), tx, org, &gateway_actor(id, name), events).await?;
+        events::commit_with(tx, self.bus.as_ref(), org, &gateway_actor(id, name), events).await?;
         Ok(())
     }
 
