@@ -364,7 +364,8 @@ async fn gateways_link_their_agents_and_tunnel_their_rest_calls() {
         "s1",
         "agents.sync",
         json!({"defaultId": "main", "agents": [{"id": "main", "name": "Main"},
-               {"id": "research", "identity": {"name": "Researcher"}}, {"name": "no id"}]}),
+               {"id": "research", "identity": {"name": "Researcher"}}, {"name": "no id"},
+               {"id": "main", "name": "a repeat"}]}),
     )
     .await;
     assert_eq!(res["ok"], true, "{res}");
@@ -550,7 +551,8 @@ async fn gateways_link_their_agents_and_tunnel_their_rest_calls() {
     assert_eq!(req["method"], "agents.list");
     assert_eq!(
         sync.await.unwrap(),
-        json!({"created": 0, "online": 1, "offline": 1})
+        // Main was online already: only research's change counts.
+        json!({"created": 0, "online": 0, "offline": 1})
     );
     let research_now = api
         .get(
@@ -560,4 +562,19 @@ async fn gateways_link_their_agents_and_tunnel_their_rest_calls() {
         .await
         .expect(200);
     assert_eq!(research_now.body["status"], "offline");
+
+    // Research is back: it comes online; an unchanged re-sync reports nothing.
+    let both = json!({"agents": [{"id": "main"}, {"id": "research"}]});
+    let res = gateway_call(&mut ws, "s2", "agents.sync", both.clone()).await;
+    assert_eq!(
+        res["payload"],
+        json!({"created": 0, "online": 1, "offline": 0}),
+        "{res}"
+    );
+    let res = gateway_call(&mut ws, "s3", "agents.sync", both).await;
+    assert_eq!(
+        res["payload"],
+        json!({"created": 0, "online": 0, "offline": 0}),
+        "{res}"
+    );
 }

@@ -140,11 +140,12 @@ pub struct ReportedAgent {
 
 impl ReportedAgent {
     /// Reads an `agents.list` payload `{agents: [{id, name?, identity?: {name?}}]}`,
-    /// skipping entries without a usable id.
+    /// skipping entries without a usable id and repeats of an id.
     pub fn from_agents_list(payload: &serde_json::Value) -> Vec<Self> {
         let Some(list) = payload["agents"].as_array() else {
             return Vec::new();
         };
+        let mut seen = std::collections::HashSet::new();
         list.iter()
             .filter_map(|a| {
                 let id = a["id"].as_str()?.trim();
@@ -157,6 +158,9 @@ impl ReportedAgent {
                     .map(str::trim)
                     .filter(|n| !n.is_empty())
                     .unwrap_or(id);
+                if !seen.insert(id.to_owned()) {
+                    return None;
+                }
                 Some(Self {
                     openclaw_agent_id: id.to_owned(),
                     name: name.chars().take(200).collect(),
@@ -171,7 +175,7 @@ impl ReportedAgent {
 pub struct LinkSummary {
     /// Agents created for ids seen the first time.
     pub created: u32,
-    /// Known agents marked online.
+    /// Known agents that were offline (or in error) and are back online.
     pub online: u32,
     /// Agents of the gateway it no longer reports, marked offline.
     pub offline: u32,

@@ -190,63 +190,87 @@ pub async fn set_api_key(conn: &mut PgConnection, agent: AgentId, key: ApiKeyId)
     Ok(())
 }
 
-/// Links a gateway's `agents.list` report: creates agents for new OpenClaw ids, marks the
-/// reported ones online and the gateway's others offline. Returns the agents created and
-/// the summary.
+#[derive(sqlx::FromRow)]
+struct LinkedRow {
+    #[sqlx(flatten)]
+    agent: AgentRow,
+    inserted: bool,
+    came_online: bool,
+}
+
+/// Links a gateway's `agents.list` report in two statements whatever its size: creates
+/// agents for new OpenClaw ids, brings reported ones back online (busy ones stay busy),
+/// takes the gateway's others offline. Returns the agents created and what changed
+/// (agents already online are not counted, so a periodic re-sync of an unchanged gateway
+/// reports nothing).
 pub async fn link_reported(
     conn: &mut PgConnection,
     org: crate::ids::OrgId,
     gateway: GatewayId,
     reported: &[ReportedAgent],
 ) -> Result<(Vec<Agent>, LinkSummary)> {
-    let mut summary = LinkSummary::default();
-    let mut created = Vec::new();
-    for agent in reported {
-        let id = AgentId::generate();
-        let session_key = default_session_key(id, Some(&agent.openclaw_agent_id));
-        // `xmax = 0` tells a fresh insert from an update of an existing row.
-        let (agent_id, inserted): (AgentId, bool) = sqlx::query_as(
-            "INSERT INTO agents (id, organization_id, name, gateway_id, openclaw_agent_id,
+    let ids: Vec<AgentId> = reported.iter().map(|_| AgentId::generate()).collect();
+    let oc_ids: Vec<&str> = reported
+        .iter()
+        .map(|a| a.openclaw_agent_id.as_str())
+        .collect();
+    let names: Vec<&str> = reported.iter().map(|a| a.name.as_str()).collect();
+    let keys: Vec<String> = ids
+        .iter()
+        .zip(&oc_ids)
+        .map(|(id, oc)| default_session_key(*id, Some(oc)))
+        .collect();
+    // `before` reads the rows as they were when the statement began; `xmax = 0` tells a
+    // fresh insert from an update of an existing row.
+    let rows: Vec<LinkedRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "WITH before AS (
+             SELECT openclaw_agent_id, status FROM agents WHERE gateway_id = $2
+         ), upserted AS (
+             INSERT INTO agents (id, organization_id, name, gateway_id, openclaw_agent_id,
                                  session_key, status, last_seen_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'online', now())
+             SELECT r.id, $1, r.name, $2, r.oc, r.session_key, 'online', now()
+             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[])
+                  AS r(id, oc, name, session_key)
              ON CONFLICT (gateway_id, openclaw_agent_id)
                  WHERE gateway_id IS NOT NULL AND openclaw_agent_id IS NOT NULL
              DO UPDATE SET last_seen_at = now(),
                  status = CASE WHEN agents.status IN ('busy', 'online') THEN agents.status
                                ELSE 'online' END
-             RETURNING id, (xmax = 0)",
-        )
-        .bind(id)
-        .bind(org)
-        .bind(&agent.name)
-        .bind(gateway)
-        .bind(&agent.openclaw_agent_id)
-        .bind(&session_key)
-        .fetch_one(&mut *conn)
-        .await?;
-        if inserted {
-            summary.created += 1;
-            if let Some(a) = get(&mut *conn, agent_id).await? {
-                created.push(a);
-            }
-        } else {
-            summary.online += 1;
-        }
-    }
-    let ids: Vec<&str> = reported
-        .iter()
-        .map(|a| a.openclaw_agent_id.as_str())
-        .collect();
+             RETURNING {AGENT_COLUMNS}, (xmax = 0) AS inserted
+         )
+         SELECT u.*, coalesce(b.status NOT IN ('busy', 'online'), false) AS came_online
+         FROM upserted u LEFT JOIN before b ON b.openclaw_agent_id = u.openclaw_agent_id"
+    )))
+    .bind(org)
+    .bind(gateway)
+    .bind(&ids)
+    .bind(&oc_ids)
+    .bind(&names)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?;
     let gone = sqlx::query(
         "UPDATE agents SET status = 'offline'
          WHERE gateway_id = $1 AND status <> 'offline'
            AND (openclaw_agent_id IS NULL OR NOT (openclaw_agent_id = ANY($2)))",
     )
     .bind(gateway)
-    .bind(ids)
+    .bind(&oc_ids)
     .execute(&mut *conn)
     .await?;
-    summary.offline = gone.rows_affected() as u32;
+    let mut summary = LinkSummary {
+        offline: gone.rows_affected() as u32,
+        ..LinkSummary::default()
+    };
+    let mut created = Vec::new();
+    for row in rows {
+        if row.inserted {
+            summary.created += 1;
+            created.push(row.agent.into());
+        } else if row.came_online {
+            summary.online += 1;
+        }
+    }
     Ok((created, summary))
 }
 

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::events::{self, EventBus, NewEvent};
 use crate::gateways::AuthedGateway;
 use crate::gateways::router::GatewayRouter;
-use crate::identity::context::{Actor, ActorKind};
 use crate::identity::{OrgContext, Permission};
 use crate::ids::{AgentId, GatewayId};
 use crate::pagination::{Page, PageParams};
@@ -250,11 +249,7 @@ impl AgentService {
                 "online": summary.online, "offline": summary.offline,
             })));
         }
-        let actor = Actor {
-            kind: ActorKind::System,
-            id: gateway.id.0,
-            name: format!("gateway:{}", gateway.name),
-        };
+        let actor = crate::gateways::service::gateway_actor(gateway.id, &gateway.name);
         events::commit_with(tx, self.bus.as_ref(), gateway.organization_id, &actor, new).await?;
         Ok(summary)
     }

@@ -27,7 +27,8 @@ pub struct GatewayService {
     settings: GatewayConfig,
 }
 
-fn gateway_actor(id: GatewayId, name: &str) -> Actor {
+/// The actor of what a gateway does itself.
+pub(crate) fn gateway_actor(id: GatewayId, name: &str) -> Actor {
     Actor {
         kind: ActorKind::System,
         id: id.0,
