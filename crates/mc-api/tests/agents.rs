@@ -200,6 +200,31 @@ async fn admins_manage_agents_bound_to_gateways_and_others_read_them() {
         .await
         .expect(200);
     assert_eq!(fetched.body["api_key_id"], key.body["id"]);
+    // The newest usable key is the current one; revoking it falls back to the older one.
+    let spare = api
+        .post(
+            Some(&admin.token),
+            "/api/v1/api-keys",
+            json!({"name": "spare", "role": "viewer", "agent_id": planner}),
+        )
+        .await
+        .expect(201);
+    let current = |body: &Value| body["api_key_id"].clone();
+    let agent_path = format!("/api/v1/agents/{planner}");
+    assert_eq!(
+        current(&api.get(&admin.token, &agent_path).await.expect(200).body),
+        spare.body["id"]
+    );
+    api.delete(
+        &admin.token,
+        &format!("/api/v1/api-keys/{}", spare.body["id"].as_str().unwrap()),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        current(&api.get(&admin.token, &agent_path).await.expect(200).body),
+        key.body["id"]
+    );
     let secret = key.body["secret"].as_str().unwrap().to_owned();
     api.get(&secret, "/api/v1/agent/boards").await.expect(200);
     api.delete(&admin.token, &format!("/api/v1/agents/{planner}"))

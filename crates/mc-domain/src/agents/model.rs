@@ -64,7 +64,7 @@ pub struct Agent {
     pub capabilities: serde_json::Value,
     /// Tasks it is working on.
     pub current_load: i32,
-    /// The API key it calls the REST API with, if one was issued.
+    /// Its current API key (newest neither revoked nor expired), if it has one.
     pub api_key_id: Option<ApiKeyId>,
     /// Created.
     pub created_at: DateTime<Utc>,

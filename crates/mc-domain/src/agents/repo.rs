@@ -44,8 +44,12 @@ impl From<AgentRow> for Agent {
     }
 }
 
+/// The agent's current key is its newest one that is neither revoked nor expired.
 const AGENT_COLUMNS: &str = "id, name, board_id, gateway_id, openclaw_agent_id, session_key, \
-    status, last_seen_at, capabilities, current_load, api_key_id, created_at, updated_at";
+    status, last_seen_at, capabilities, current_load, created_at, updated_at, \
+    (SELECT k.id FROM api_keys k WHERE k.agent_id = agents.id AND k.revoked_at IS NULL \
+       AND (k.expires_at IS NULL OR k.expires_at > now()) \
+     ORDER BY k.created_at DESC LIMIT 1) AS api_key_id";
 
 /// The session key the control plane uses unless told otherwise.
 pub fn default_session_key(id: AgentId, openclaw_agent_id: Option<&str>) -> String {
@@ -178,16 +182,6 @@ pub async fn delete(conn: &mut PgConnection, id: AgentId) -> Result<bool> {
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Records that `agent` calls the API with `key`.
-pub async fn set_api_key(conn: &mut PgConnection, agent: AgentId, key: ApiKeyId) -> Result<()> {
-    sqlx::query("UPDATE agents SET api_key_id = $2 WHERE id = $1")
-        .bind(agent)
-        .bind(key)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

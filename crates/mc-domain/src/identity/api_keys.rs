@@ -79,9 +79,6 @@ impl IdentityService {
                 e.into()
             }
         })?;
-        if let Some(agent) = key.agent_id {
-            crate::agents::repo::set_api_key(&mut tx, agent, key.id).await?;
-        }
         audit::record(
             &mut *tx,
             &AuditEntry::by(ctx, "api_key.created")
@@ -153,9 +150,6 @@ impl IdentityService {
         .await?;
         let grace_until = Utc::now() + grace;
         repo::mark_api_key_rotated(&mut *tx, old.id, key.id, grace_until).await?;
-        if let Some(agent) = key.agent_id {
-            crate::agents::repo::set_api_key(&mut tx, agent, key.id).await?;
-        }
         audit::record(
             &mut *tx,
             &AuditEntry::by(ctx, "api_key.rotated")
