@@ -4,62 +4,18 @@
 //! through the relay and Redis. A round trip ends when the `final` event arrives.
 
 use crate::stats::summarize;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use mc_domain::config::RedisConfig;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
 use mc_domain::ids::GatewayId;
 use mc_domain::redis::RedisHandle;
 use mc_domain::secret::Secret;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-
-/// Logs in as the demo admin and creates a registration token; prints `org_id token`.
-pub async fn setup(api: &str, email: &str, password: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{api}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = login["access_token"].as_str().context("no access token")?;
-    let org = login["user"]["default_org_id"].as_str().map(str::to_owned);
-    let org = match org {
-        Some(org) => org,
-        None => {
-            let me: Value = http
-                .get(format!("{api}/api/v1/organizations"))
-                .bearer_auth(token)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            me["items"][0]["id"]
-                .as_str()
-                .context("no organization")?
-                .to_owned()
-        }
-    };
-    let created: Value = http
-        .post(format!("{api}/api/v1/gateway-registry/tokens"))
-        .bearer_auth(token)
-        .header("x-org-id", &org)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    println!("{org} {}", created["token"].as_str().context("no token")?);
-    Ok(())
-}
 
 enum Finish {
     Waiting(oneshot::Sender<Instant>),

@@ -28,7 +28,6 @@ usage: mc-bench <command> [args]
   chaos-worker <database-url>             run them until killed
   chaos-check <database-url> <jobs> <kills> <timeout-s>
                                           verify: nothing lost, nothing twice
-  gateway-setup <api> <email> <password>  print the org id and a new registration token
   chat <redis-url> <gw,gw..> <method> <n> <concurrency> <label>
                                           chat.send (or health) round trips via relays
   report <file> <section>                 replace <section> of <file> with stdin
@@ -76,7 +75,6 @@ fn main() -> ExitCode {
                 )
                 .await
             }
-            ["gateway-setup", api, email, password] => gateway::setup(api, email, password).await,
             ["chat", redis, gateways, method, n, concurrency, label] => {
                 gateway::run(
                     redis,

@@ -205,22 +205,4 @@ impl Registry {
         let ack: Value = response.json().await.unwrap_or_default();
         Ok(ack["config_update"]["heartbeat_interval_seconds"].as_u64())
     }
-
-    /// Leaves the registry and forgets the identity.
-    pub async fn deregister(&self, identity: &Identity) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .delete(format!(
-                "{}/api/v1/gateway-registry/deregister",
-                self.config.api_server
-            ))
-            .json(&json!({"gateway_id": identity.gateway_id, "relay_token": identity.relay_token}))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("deregistration answered {}", response.status());
-        }
-        let _ = std::fs::remove_file(identity_path(&self.config.state_dir));
-        Ok(())
-    }
 }

@@ -4,21 +4,13 @@
 use std::time::Instant;
 
 /// CPU use between two readings.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CpuMeter {
     last: Option<(Instant, f64)>,
-    ticks_per_second: f64,
 }
 
-impl Default for CpuMeter {
-    fn default() -> Self {
-        Self {
-            last: None,
-            // USER_HZ is 100 on every Linux architecture we run on.
-            ticks_per_second: 100.0,
-        }
-    }
-}
+/// USER_HZ, the unit of `/proc/self/stat` times: 100 on every Linux architecture we run on.
+const TICKS_PER_SECOND: f64 = 100.0;
 
 fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -42,7 +34,7 @@ impl CpuMeter {
             Some((at, before)) => {
                 let wall = now.duration_since(at).as_secs_f64();
                 if wall > 0.0 {
-                    ((ticks - before) / self.ticks_per_second) / wall * 100.0
+                    ((ticks - before) / TICKS_PER_SECOND) / wall * 100.0
                 } else {
                     0.0
                 }
