@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::run_api;
+use common::{reply_of, run_api};
 use mc_connector::backend::Backend;
 use mc_connector::backend::simulated::{Simulated, reply_for};
 use mc_connector::config::ConnectorConfig;
-use mc_domain::fanout::Delivery;
-use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
+use mc_domain::gateways::router::{CallOutcome, GatewayRouter};
 use mc_domain::redis::RedisHandle;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::{Spawned, TcpProxy, common_config, eventually, relay_config, spawn_service_on};
@@ -83,31 +82,14 @@ async fn chat(
     let CallOutcome::Ok { payload: ack } = ack else {
         panic!("chat.send failed: {ack:?}")
     };
-    let mut deltas = String::new();
-    loop {
-        let delivery = tokio::time::timeout(WAIT, events.rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let Delivery::Item(envelope) = delivery else {
-            continue;
-        };
-        let Envelope::Event { frame, .. } = envelope.as_ref() else {
-            continue;
-        };
-        let p = &frame["payload"];
-        if frame["event"] != "chat" || p["runId"] != ack["runId"] {
-            continue;
-        }
-        match p["state"].as_str() {
-            Some("delta") => deltas.push_str(p["deltaText"].as_str().unwrap()),
-            Some("final") => {
-                assert_eq!(p["message"]["content"][0]["text"], deltas.as_str());
-                return (ack, deltas);
-            }
-            other => panic!("unexpected chat state {other:?}"),
-        }
-    }
+    let run = ack["runId"].as_str().unwrap().to_owned();
+    let reply = reply_of(&mut events, &run, session, WAIT).await;
+    assert_eq!(
+        reply.text,
+        reply.deltas.concat(),
+        "the final text is the deltas joined"
+    );
+    (ack, reply.text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

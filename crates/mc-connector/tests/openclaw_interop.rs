@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::run_api;
-use mc_domain::fanout::Delivery;
-use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
+use common::{reply_of, run_api};
+use mc_domain::gateways::router::{CallOutcome, GatewayRouter};
 use mc_domain::redis::RedisHandle;
 use mc_testkit::api::TestApi;
 use mc_testkit::netns::NetNs;
@@ -138,40 +137,10 @@ async fn chat(
         }
     };
     assert_eq!(ack["status"], "started", "{ack}");
-    let run = ack["runId"].as_str().unwrap().to_owned();
-    let (mut deltas, mut last_seq) = (0, 0u64);
-    loop {
-        let delivery = tokio::time::timeout(Duration::from_secs(60), events.rx.recv())
-            .await
-            .expect("chat events in time")
-            .unwrap();
-        let Delivery::Item(envelope) = delivery else {
-            continue;
-        };
-        let Envelope::Event { frame, .. } = envelope.as_ref() else {
-            continue;
-        };
-        let p = &frame["payload"];
-        if frame["event"] != "chat" || p["runId"] != run.as_str() {
-            continue;
-        }
-        assert_eq!(p["sessionKey"], session);
-        let seq = frame["seq"].as_u64().unwrap_or(0);
-        assert!(seq > last_seq, "seq increases");
-        last_seq = seq;
-        match p["state"].as_str() {
-            Some("delta") => deltas += 1,
-            Some("final") => {
-                assert!(deltas >= 1, "the reply streamed");
-                return p["message"]["content"][0]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-            }
-            Some("error" | "aborted") => panic!("the run failed: {frame}"),
-            _ => {}
-        }
-    }
+    let run = ack["runId"].as_str().unwrap();
+    let reply = reply_of(&mut events, run, session, Duration::from_secs(60)).await;
+    assert!(!reply.deltas.is_empty(), "the reply streamed");
+    reply.text
 }
 
 fn log_file(dir: &Path, name: &str) -> Stdio {
