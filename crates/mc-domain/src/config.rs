@@ -723,6 +723,50 @@ pub struct RelayConfig {
     /// `MC_RELAY_API_URL`: where the relay forwards agents' REST calls tunnelled through
     /// their gateway (`api.request`), an http(s) base URL (default http://127.0.0.1:8000).
     pub api_url: String,
+    /// H5 chat limits.
+    pub chat: ChatConfig,
+}
+
+/// H5 chat settings.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// `CHAT_MAX_MESSAGE_CHARS`: longest message a user may send (default 8000).
+    pub max_message_chars: usize,
+    /// `CHAT_EVENT_INCLUDE_CONTENT`: whether `chat.*` events in the event log carry the
+    /// message text (default false: only ids, seqs and lengths).
+    pub event_include_content: bool,
+    /// `CHAT_SEND_ATTEMPTS`: tries to hand a message to the gateway before it counts as
+    /// failed (default 3; each waits up to `GATEWAY_CALL_TIMEOUT_SECONDS`).
+    pub send_attempts: u32,
+}
+
+impl ChatConfig {
+    fn read(r: &mut EnvReader<'_>) -> Self {
+        let max_message_chars: usize =
+            r.or_default("CHAT_MAX_MESSAGE_CHARS", 8000, "a number of characters");
+        if max_message_chars == 0 {
+            r.problem("CHAT_MAX_MESSAGE_CHARS must be at least 1");
+        }
+        let send_attempts: u32 = r.or_default("CHAT_SEND_ATTEMPTS", 3, "a number of attempts");
+        if send_attempts == 0 {
+            r.problem("CHAT_SEND_ATTEMPTS must be at least 1");
+        }
+        Self {
+            max_message_chars: max_message_chars.max(1),
+            event_include_content: r.or_default(
+                "CHAT_EVENT_INCLUDE_CONTENT",
+                false,
+                "true or false",
+            ),
+            send_attempts: send_attempts.max(1),
+        }
+    }
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self::read(&mut EnvReader::new(&Env::default()))
+    }
 }
 
 /// WebSocket limits and timings shared by every socket endpoint.
@@ -809,6 +853,7 @@ impl ServiceConfig for RelayConfig {
         let auth = AuthConfig::read(&mut r);
         let ws = WsConfig::read(&mut r);
         let gateways = GatewayConfig::read(&mut r);
+        let chat = ChatConfig::read(&mut r);
         let api_url: String = r.or_default(
             "MC_RELAY_API_URL",
             "http://127.0.0.1:8000".to_owned(),
@@ -825,6 +870,7 @@ impl ServiceConfig for RelayConfig {
             ws,
             gateways,
             api_url: api_url.trim_end_matches('/').to_owned(),
+            chat,
         })
     }
 

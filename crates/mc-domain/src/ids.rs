@@ -86,4 +86,8 @@ typed_id! {
     GatewayTokenId;
     /// A gateway's relay connection.
     GatewayConnectionId;
+    /// An H5 chat session (a user's conversation with one agent).
+    ChatSessionId;
+    /// A stored H5 chat message.
+    ChatMessageId;
 }

@@ -7,6 +7,7 @@ mod macros;
 
 pub mod agents;
 pub mod boards;
+pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod db;

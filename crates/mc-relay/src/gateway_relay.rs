@@ -96,6 +96,42 @@ fn frame(kind: &str, payload: &Value) -> String {
 
 /// Calls a gateway may have in flight at once (`api.request`).
 const MAX_TUNNELLED: usize = 32;
+/// Parallel lanes for a gateway's chat events: a session always takes the same lane, so
+/// its deltas and final stay in order while sessions proceed side by side.
+const CHAT_LANES: usize = 4;
+/// Chat events queued per lane before the socket waits (TCP pushes back on the gateway).
+const CHAT_LANE_QUEUE: usize = 256;
+
+/// Tasks that route a gateway's `chat` events to H5 users (stored replies, deltas).
+struct ChatLanes(Vec<mpsc::Sender<Value>>);
+
+impl ChatLanes {
+    fn start(state: &RelayState, gateway: &AuthedGateway) -> Self {
+        let lanes = (0..CHAT_LANES)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::channel::<Value>(CHAT_LANE_QUEUE);
+                let (chat, gateway) = (state.chat.clone(), gateway.clone());
+                tokio::spawn(async move {
+                    while let Some(frame) = rx.recv().await {
+                        if let Err(err) = chat.gateway_event(&gateway, &frame).await {
+                            tracing::warn!(error = %err, "routing a gateway chat event failed");
+                        }
+                    }
+                });
+                tx
+            })
+            .collect();
+        Self(lanes)
+    }
+
+    async fn route(&self, frame: &Value) {
+        let key = frame["payload"]["sessionKey"].as_str().unwrap_or_default();
+        let lane = key.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % self.0.len();
+        let _ = self.0[lane].send(frame.clone()).await;
+    }
+}
 
 /// Where tasks serving the gateway's calls send their answers.
 struct GatewayCalls<'a> {
@@ -259,6 +295,13 @@ impl GatewaySocket {
             }
         };
         let config = self.state.gateways.gateway_config();
+        let hub = self.state.chat.hub().clone();
+        if let Err(err) = hub
+            .publish_gateway(gateway.organization_id, gateway.id, true)
+            .await
+        {
+            tracing::warn!(error = %err, "announcing a gateway to chat users failed");
+        }
         let result = async {
             self.send(frame(
                 "auth_ok",
@@ -268,10 +311,18 @@ impl GatewaySocket {
             self.relay(&gateway, connection, attachment).await
         }
         .await;
-        let reason = match &result {
-            Ok(c) | Err(c) => c.1,
+        let (code, reason) = match &result {
+            Ok(c) | Err(c) => (c.0, c.1),
         };
         let _ = self.router.detach(gateway.id, connection).await;
+        // Replaced by a newer socket: the gateway is still online.
+        if code != CLOSE_REPLACED
+            && let Err(err) = hub
+                .publish_gateway(gateway.organization_id, gateway.id, false)
+                .await
+        {
+            tracing::warn!(error = %err, "announcing a gateway to chat users failed");
+        }
         if let Err(err) = self
             .state
             .gateways
@@ -297,6 +348,7 @@ impl GatewaySocket {
         // Answers to the gateway's own calls (`api.request`) come back from tasks.
         let (answers_tx, mut answers) = mpsc::channel::<String>(MAX_TUNNELLED);
         let tunnel_slots = Arc::new(Semaphore::new(MAX_TUNNELLED));
+        let chat_lanes = ChatLanes::start(&self.state, gateway);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting")),
@@ -342,6 +394,9 @@ impl GatewaySocket {
                         let calls = GatewayCalls { answers: &answers_tx, slots: &tunnel_slots };
                         self.serve_call(gateway, &f, calls).await?;
                     } else {
+                        if f["type"] == "event" && f["event"] == "chat" {
+                            chat_lanes.route(&f).await;
+                        }
                         self.handle(gateway, f).await?;
                     }
                 }

@@ -3,6 +3,7 @@
 pub mod board_protocol;
 pub mod board_sync;
 pub mod gateway_relay;
+pub mod h5_chat;
 pub mod rooms;
 pub mod socket;
 pub mod tunnel;
@@ -12,6 +13,7 @@ use axum::Router;
 use axum::routing::get;
 use mc_domain::agents::AgentService;
 use mc_domain::boards::BoardService;
+use mc_domain::chat::{ChatHub, ChatService};
 use mc_domain::config::{RateLimitConfig, RelayConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::gateways::GatewayService;
@@ -73,6 +75,8 @@ pub struct RelayState {
     pub agents: AgentService,
     /// Agents' REST calls tunnelled to the API.
     pub tunnel: ApiTunnel,
+    /// H5 chat (storage, routing to gateways and users).
+    pub chat: ChatService,
     /// Fires when the relay shuts down.
     pub shutdown: CancellationToken,
 }
@@ -104,6 +108,20 @@ impl RelayState {
         )
         .await
         .context("starting gateway routing")?;
+        let hub = ChatHub::new(Some(infra.redis.clone()), gateway_router.instance());
+        hub.spawn_refresher(shutdown.clone());
+        let chat = ChatService::new(
+            infra.pool.clone(),
+            bus.clone(),
+            gateway_router.clone(),
+            hub,
+            config.chat.clone(),
+            // chat.send is acknowledged at once; the reply streams afterwards.
+            config
+                .gateways
+                .call_timeout
+                .min(std::time::Duration::from_secs(10)),
+        );
         let rooms = BoardRooms::new(
             infra.pool.clone(),
             bus,
@@ -123,6 +141,7 @@ impl RelayState {
             gateway_router,
             agents,
             tunnel,
+            chat,
             shutdown,
         })
     }
@@ -132,6 +151,7 @@ impl RelayState {
 pub fn router(state: RelayState) -> Router {
     let probe = state.infra.probe.clone();
     Router::new()
+        .route("/ws/h5/chat", get(h5_chat::upgrade))
         .route("/ws/board/{board_id}/sync", get(board_sync::upgrade))
         .route(
             "/ws/gateway/{gateway_id}/relay",

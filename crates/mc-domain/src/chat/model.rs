@@ -1,0 +1,198 @@
+//! H5 chat records and what travels between relay instances.
+
+use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId, OrgId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+text_enum! {
+    /// Who wrote a message.
+    ChatRole {
+        /// The H5 user.
+        User => "user",
+        /// The agent.
+        Agent => "agent",
+    }
+}
+
+text_enum! {
+    /// Where a message is in its life.
+    MessageStatus {
+        /// A user message stored, not yet accepted by the gateway.
+        Received => "received",
+        /// A user message the gateway accepted (it has a run).
+        Sent => "sent",
+        /// A user message the gateway could not be given.
+        Failed => "failed",
+        /// An agent reply, complete.
+        Completed => "completed",
+        /// An agent run that ended in an error (the content is the error).
+        Error => "error",
+        /// An agent run that was aborted (the content is what was produced).
+        Aborted => "aborted",
+    }
+}
+
+/// A user's conversation with one agent (seed 000 M4 `h5_chat_sessions`).
+#[derive(Debug, Clone, Serialize, Deserialize, FromRow, utoipa::ToSchema)]
+pub struct ChatSession {
+    /// Id.
+    pub id: ChatSessionId,
+    /// The user.
+    pub h5_user_id: H5UserId,
+    /// The agent.
+    pub agent_id: AgentId,
+    /// The agent's name.
+    pub agent_name: String,
+    /// The gateway the conversation runs on.
+    pub gateway_id: GatewayId,
+    /// The OpenClaw session key (`agent:{id}:h5-{session}`).
+    pub session_key: String,
+    /// `active` or `closed`.
+    pub status: String,
+    /// The seq of its newest message (0 before the first).
+    pub last_seq: i64,
+    /// When the newest message was stored.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, FromRow, utoipa::ToSchema)]
+pub struct ChatMessage {
+    /// Id.
+    pub id: ChatMessageId,
+    /// Session.
+    pub session_id: ChatSessionId,
+    /// Position in the session: 1, 2, 3, … with no gaps.
+    pub seq: i64,
+    /// `user` or `agent`.
+    pub role: ChatRole,
+    /// Text.
+    pub content: String,
+    /// The client's id of a user message (`run:{runId}` for a reply).
+    pub client_message_id: String,
+    /// The gateway run.
+    pub run_id: Option<String>,
+    /// Status.
+    pub status: MessageStatus,
+    /// Stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to send (`chat` frame from an H5 client).
+#[derive(Debug, Clone)]
+pub struct SendChat {
+    /// The agent addressed.
+    pub agent_id: AgentId,
+    /// Text.
+    pub content: String,
+    /// The conversation, when the client names one.
+    pub session_id: Option<ChatSessionId>,
+    /// The client's id for the message: a retry with the same id is stored once.
+    pub client_message_id: Option<String>,
+}
+
+/// Where an agent is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRoute {
+    /// Organization.
+    pub org_id: OrgId,
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its name.
+    pub agent_name: String,
+    /// Its gateway, if bound.
+    pub gateway_id: Option<GatewayId>,
+    /// Its id inside the gateway.
+    pub openclaw_agent_id: Option<String>,
+}
+
+/// A stored user message and where it goes.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The conversation.
+    pub session: ChatSession,
+    /// The message as stored.
+    pub message: ChatMessage,
+    /// Whether it had been stored before (a client retry).
+    pub duplicate: bool,
+}
+
+/// What a user's sockets receive, on any relay instance (channel `h5:user:{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatDelivery {
+    /// A stored message (the user's own, from any device, or an agent's reply).
+    Message {
+        /// The agent of the session.
+        agent_id: AgentId,
+        /// The message.
+        message: ChatMessage,
+    },
+    /// Part of a reply being written (not stored; the final `Message` replaces it).
+    Delta {
+        /// Session.
+        session_id: ChatSessionId,
+        /// Agent.
+        agent_id: AgentId,
+        /// The run the reply belongs to.
+        run_id: String,
+        /// The new text.
+        delta: String,
+        /// All the text so far.
+        content: String,
+    },
+    /// A message could not be given to the agent.
+    Failed {
+        /// Agent.
+        agent_id: AgentId,
+        /// The message, with status `failed`.
+        message: ChatMessage,
+        /// Stable code (`AGENT_UNAVAILABLE`).
+        code: String,
+        /// Explanation.
+        reason: String,
+    },
+}
+
+/// A gateway came or went (channel `h5:org:{id}:gateways`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GatewayPresence {
+    /// The gateway.
+    pub gateway_id: GatewayId,
+    /// Whether a relay holds its socket now.
+    pub online: bool,
+}
+
+/// Live H5 sockets of a user, per relay instance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LiveConnections {
+    /// Sockets open now, over all instances.
+    pub connections: u64,
+    /// Relay instance → sockets.
+    pub instances: std::collections::BTreeMap<String, u64>,
+}
+
+/// `GET /h5/users/{id}` for admins: the user, assignments, live sockets and sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct H5UserLive {
+    /// The user and assignments.
+    #[serde(flatten)]
+    pub detail: crate::identity::h5::H5UserDetail,
+    /// Open sockets.
+    pub live: LiveConnections,
+    /// Chat sessions, newest activity first.
+    pub sessions: Vec<ChatSession>,
+}
+
+/// A live chat session on a gateway (`GET /gateways/{id}/connections`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GatewayChatSession {
+    /// The session.
+    #[serde(flatten)]
+    pub session: ChatSession,
+    /// Sockets the user has open now.
+    pub user_connections: u64,
+}

@@ -1,0 +1,727 @@
+//! H5 chat service logic (seed 000 M4 MessageRouter): a user message is checked against
+//! the user's assignments, stored with the session's next seq (and a `chat.message_sent`
+//! event) before anything else happens, announced to the user's sockets, and handed to
+//! the agent's gateway as `chat.send` with the message id as its `idempotencyKey`, so a
+//! retry never runs twice. The gateway's `chat` events come back through whichever relay
+//! holds its socket: deltas go straight to the user's sockets, the final reply is stored
+//! (once per run, with `chat.reply_completed`) and then announced.
+
+use super::live::ChatHub;
+use super::model::{
+    Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatRole, ChatSession, GatewayChatSession,
+    H5UserLive, MessageStatus, SendChat,
+};
+use super::repo::{self, NewMessage};
+use crate::config::ChatConfig;
+use crate::error::{Error, Result};
+use crate::events::{self, EventBus, NewEvent};
+use crate::gateways::AuthedGateway;
+use crate::gateways::router::{CallOutcome, GatewayRouter};
+use crate::identity::context::{Actor, ActorKind};
+use crate::identity::{H5Context, OrgContext, Permission};
+use crate::ids::{AgentId, ChatSessionId, GatewayId, H5UserId, OrgId};
+use crate::pagination::{Page, PageParams, TimeKey};
+use crate::{db, identity};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an agent's route (assignment and gateway) is reused before it is re-read.
+const ROUTE_TTL: Duration = Duration::from_secs(5);
+/// Entries kept in each in-memory cache before it is cleared.
+const CACHE_LIMIT: usize = 100_000;
+/// Longest client message id.
+const MAX_CLIENT_ID: usize = 128;
+/// Messages read per page when a socket catches up.
+pub const CATCH_UP_PAGE: i64 = 500;
+
+/// Who a session belongs to (for routing a gateway's events).
+#[derive(Debug, Clone, Copy)]
+struct SessionOwner {
+    user: H5UserId,
+    agent: AgentId,
+    gateway: GatewayId,
+}
+
+/// See the module documentation. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatService {
+    pool: PgPool,
+    bus: Arc<dyn EventBus>,
+    router: GatewayRouter,
+    hub: ChatHub,
+    config: Arc<ChatConfig>,
+    call_timeout: Duration,
+    routes: Arc<Mutex<HashMap<(H5UserId, AgentId), (AgentRoute, Instant)>>>,
+    owners: Arc<Mutex<HashMap<ChatSessionId, SessionOwner>>>,
+}
+
+impl std::fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatService").finish_non_exhaustive()
+    }
+}
+
+/// Query of `GET /h5/chat/sessions/{id}/messages`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct MessageQuery {
+    /// Only messages after this seq, oldest first (catching up); without it, newest first.
+    pub after_seq: Option<i64>,
+}
+
+/// Cursor of message pages.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct SeqKey {
+    seq: i64,
+}
+
+fn h5_actor(user: H5UserId) -> Actor {
+    Actor {
+        kind: ActorKind::H5User,
+        id: user.as_uuid(),
+        name: "h5 user".to_owned(),
+    }
+}
+
+/// The session key of an H5 conversation with an OpenClaw agent.
+pub fn session_key(openclaw_agent_id: &str, session: ChatSessionId) -> String {
+    format!("agent:{openclaw_agent_id}:h5-{session}")
+}
+
+/// The H5 session a gateway session key belongs to, if it is one of ours.
+pub fn session_of_key(key: &str) -> Option<ChatSessionId> {
+    key.rsplit_once(":h5-")?.1.parse().ok()
+}
+
+/// The text of an OpenClaw message (`{content: [{type: "text", text}]}` or a string).
+fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => message
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+impl ChatService {
+    /// A service over the database, the gateway router and the live hub.
+    pub fn new(
+        pool: PgPool,
+        bus: Arc<dyn EventBus>,
+        router: GatewayRouter,
+        hub: ChatHub,
+        config: ChatConfig,
+        call_timeout: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            bus,
+            router,
+            hub,
+            config: Arc::new(config),
+            call_timeout,
+            routes: Arc::default(),
+            owners: Arc::default(),
+        }
+    }
+
+    /// The live hub (subscriptions and presence).
+    pub fn hub(&self) -> &ChatHub {
+        &self.hub
+    }
+
+    /// Where `agent` is reached, if `user` is assigned to it (cached for [`ROUTE_TTL`]).
+    pub async fn route(&self, user: &H5Context, agent: AgentId) -> Result<AgentRoute> {
+        let key = (user.user_id, agent);
+        if let Some((route, at)) = self.routes.lock().expect("routes lock").get(&key)
+            && at.elapsed() < ROUTE_TTL
+        {
+            return Ok(route.clone());
+        }
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let route = repo::assigned_route(&mut *tx, user.user_id, agent).await?;
+        tx.commit().await?;
+        let route =
+            route.ok_or_else(|| Error::Forbidden("you are not assigned to this agent".into()))?;
+        let mut routes = self.routes.lock().expect("routes lock");
+        if routes.len() >= CACHE_LIMIT {
+            routes.clear();
+        }
+        routes.insert(key, (route.clone(), Instant::now()));
+        Ok(route)
+    }
+
+    fn forget_route(&self, user: H5UserId, agent: AgentId) {
+        self.routes
+            .lock()
+            .expect("routes lock")
+            .remove(&(user, agent));
+    }
+
+    fn remember_owner(&self, session: &ChatSession) {
+        let mut owners = self.owners.lock().expect("owners lock");
+        if owners.len() >= CACHE_LIMIT {
+            owners.clear();
+        }
+        owners.insert(
+            session.id,
+            SessionOwner {
+                user: session.h5_user_id,
+                agent: session.agent_id,
+                gateway: session.gateway_id,
+            },
+        );
+    }
+
+    /// Validates and stores a user message (see the module documentation); a retry with
+    /// the same client id returns the stored message with `duplicate`.
+    pub async fn send(&self, user: &H5Context, input: SendChat) -> Result<Accepted> {
+        if input.content.trim().is_empty() {
+            return Err(Error::invalid_field("content", "must not be empty"));
+        }
+        if input.content.chars().count() > self.config.max_message_chars {
+            return Err(Error::PayloadTooLarge(
+                format!(
+                    "content is longer than {} characters (CHAT_MAX_MESSAGE_CHARS)",
+                    self.config.max_message_chars
+                )
+                .into(),
+            ));
+        }
+        let client_id = match input.client_message_id {
+            Some(id) if id.is_empty() || id.len() > MAX_CLIENT_ID => {
+                return Err(Error::invalid_field(
+                    "id",
+                    format!("a message id is 1 to {MAX_CLIENT_ID} bytes"),
+                ));
+            }
+            Some(id) => id,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let route = self.route(user, input.agent_id).await?;
+        let (Some(gateway), Some(openclaw_id)) = (route.gateway_id, &route.openclaw_agent_id)
+        else {
+            return Err(Error::unavailable("this agent is not linked to a gateway"));
+        };
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let session = self
+            .session_for_send(
+                &mut tx,
+                user,
+                &route,
+                input.session_id,
+                gateway,
+                openclaw_id,
+            )
+            .await?;
+        let (message, duplicate) = repo::append(
+            &mut *tx,
+            NewMessage {
+                session: session.id,
+                role: ChatRole::User,
+                content: &input.content,
+                client_message_id: &client_id,
+                run_id: None,
+                status: MessageStatus::Received,
+            },
+        )
+        .await?
+        .ok_or(Error::NotFound {
+            resource: "chat session",
+        })?;
+        let mut recorded = Vec::new();
+        if !duplicate {
+            recorded = events::append(
+                &mut tx,
+                user.org_id,
+                &h5_actor(user.user_id),
+                vec![self.message_event("chat.message_sent", &session, &message)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.bus.publish(&recorded).await;
+        self.remember_owner(&session);
+        if !duplicate {
+            self.announce(
+                user.user_id,
+                &ChatDelivery::Message {
+                    agent_id: session.agent_id,
+                    message: message.clone(),
+                },
+            )
+            .await;
+        }
+        Ok(Accepted {
+            session,
+            message,
+            duplicate,
+        })
+    }
+
+    /// The session a message goes to: the named one (the user's, with this agent) or the
+    /// user's active one with the agent, created on first use.
+    async fn session_for_send(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: &H5Context,
+        route: &AgentRoute,
+        named: Option<ChatSessionId>,
+        gateway: GatewayId,
+        openclaw_id: &str,
+    ) -> Result<ChatSession> {
+        let mut session = match named {
+            Some(id) => {
+                let session = repo::get_session(&mut *tx, id)
+                    .await?
+                    .ok_or(Error::NotFound {
+                        resource: "chat session",
+                    })?;
+                if session.h5_user_id != user.user_id {
+                    return Err(Error::NotFound {
+                        resource: "chat session",
+                    });
+                }
+                if session.agent_id != route.agent_id {
+                    return Err(Error::invalid_field(
+                        "session_id",
+                        "this session is with another agent",
+                    ));
+                }
+                if session.status != "active" {
+                    return Err(Error::Conflict("this chat session is closed".into()));
+                }
+                session
+            }
+            None => match repo::active_session(&mut *tx, user.user_id, route.agent_id).await? {
+                Some(session) => session,
+                None => {
+                    let id = ChatSessionId::generate();
+                    let key = session_key(openclaw_id, id);
+                    repo::insert_session(&mut *tx, route, user.user_id, id, gateway, &key).await?;
+                    // Either ours or the one a concurrent request created.
+                    repo::active_session(&mut *tx, user.user_id, route.agent_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::internal(
+                                "creating a chat session",
+                                "no active session after insert",
+                            )
+                        })?
+                }
+            },
+        };
+        if session.gateway_id != gateway {
+            // The agent moved: continue the conversation on its new gateway.
+            let key = session_key(openclaw_id, session.id);
+            repo::rebind_session(&mut *tx, session.id, gateway, &key).await?;
+            session.gateway_id = gateway;
+            session.session_key = key;
+        }
+        Ok(session)
+    }
+
+    fn message_event(&self, kind: &str, session: &ChatSession, message: &ChatMessage) -> NewEvent {
+        let mut payload = json!({
+            "session_id": session.id,
+            "h5_user_id": session.h5_user_id,
+            "gateway_id": session.gateway_id,
+            "message_id": message.id,
+            "seq": message.seq,
+            "status": message.status,
+            "content_length": message.content.chars().count(),
+        });
+        if let Some(run) = &message.run_id {
+            payload["run_id"] = json!(run);
+        }
+        if self.config.event_include_content {
+            payload["content"] = json!(message.content);
+        }
+        NewEvent {
+            payload,
+            ..NewEvent::new(kind).agent(Some(session.agent_id))
+        }
+    }
+
+    async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) {
+        // Stored first: a socket that misses this catches up from Postgres.
+        if let Err(err) = self.hub.publish_user(user, delivery).await {
+            tracing::warn!(error = %err, "announcing a chat message failed");
+        }
+    }
+
+    /// Hands a stored user message to its gateway (`chat.send`), retrying what may not
+    /// have arrived; records `sent` with the run, or `failed` and tells the user's
+    /// sockets (`AGENT_UNAVAILABLE`). A message the gateway already accepted is not
+    /// sent again.
+    pub async fn dispatch(&self, user: &H5Context, accepted: &Accepted) -> Result<()> {
+        let message = &accepted.message;
+        if message.status == MessageStatus::Sent {
+            return Ok(());
+        }
+        let params = json!({
+            "sessionKey": accepted.session.session_key,
+            "message": message.content,
+            "idempotencyKey": message.id.to_string(),
+        });
+        let mut attempt = 0;
+        let failure = loop {
+            attempt += 1;
+            let outcome = self
+                .router
+                .call(
+                    accepted.session.gateway_id,
+                    "chat.send",
+                    params.clone(),
+                    self.call_timeout,
+                )
+                .await;
+            let (code, reason) = match outcome {
+                Ok(CallOutcome::Ok { payload }) => {
+                    let run = payload["runId"].as_str().map(str::to_owned);
+                    return self
+                        .set_status(user.org_id, message, MessageStatus::Sent, run.as_deref())
+                        .await;
+                }
+                Ok(CallOutcome::Error { code, message, .. }) => (code, message),
+                Err(err) => ("unavailable".to_owned(), err.public_message()),
+            };
+            // An offline gateway or one that refused the message will not change its
+            // mind on a retry; a lost request or answer might.
+            let retry = matches!(code.as_str(), "gateway_timeout" | "unavailable")
+                && attempt < self.config.send_attempts;
+            if !retry {
+                break (code, reason);
+            }
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        };
+        self.forget_route(user.user_id, accepted.session.agent_id);
+        self.set_status(user.org_id, message, MessageStatus::Failed, None)
+            .await?;
+        let reason = match failure.0.as_str() {
+            "gateway_offline" => "the agent's gateway is offline".to_owned(),
+            "gateway_timeout" => "the agent's gateway did not answer".to_owned(),
+            code => format!("the gateway refused the message ({code}: {})", failure.1),
+        };
+        self.announce(
+            user.user_id,
+            &ChatDelivery::Failed {
+                agent_id: accepted.session.agent_id,
+                message: ChatMessage {
+                    status: MessageStatus::Failed,
+                    ..message.clone()
+                },
+                code: "AGENT_UNAVAILABLE".to_owned(),
+                reason,
+            },
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        org: OrgId,
+        message: &ChatMessage,
+        status: MessageStatus,
+        run: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = db::begin_org(&self.pool, org).await?;
+        repo::set_message_status(&mut *tx, message.id, status, run).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Handles a gateway `event` frame: `chat` events of H5 sessions on this gateway are
+    /// routed to their user (others are not ours and are ignored).
+    pub async fn gateway_event(&self, gateway: &AuthedGateway, frame: &Value) -> Result<()> {
+        if frame["event"] != "chat" {
+            return Ok(());
+        }
+        let payload = &frame["payload"];
+        let Some(session_id) = payload["sessionKey"].as_str().and_then(session_of_key) else {
+            return Ok(());
+        };
+        let Some(run) = payload["runId"].as_str().filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let owner = self.owner(gateway, session_id).await?;
+        // A gateway speaks only for sessions that run on it.
+        let Some(owner) = owner.filter(|o| o.gateway == gateway.id) else {
+            tracing::debug!(%session_id, gateway = %gateway.id, "chat event for a session not on this gateway");
+            return Ok(());
+        };
+        let text = message_text(&payload["message"]);
+        let status = match payload["state"].as_str().unwrap_or_default() {
+            "delta" => {
+                let delta = payload["deltaText"].as_str().unwrap_or_default().to_owned();
+                let delivery = ChatDelivery::Delta {
+                    session_id,
+                    agent_id: owner.agent,
+                    run_id: run.to_owned(),
+                    delta,
+                    content: text,
+                };
+                self.announce(owner.user, &delivery).await;
+                return Ok(());
+            }
+            "final" => MessageStatus::Completed,
+            "aborted" => MessageStatus::Aborted,
+            "error" => MessageStatus::Error,
+            _ => return Ok(()),
+        };
+        let content = match status {
+            MessageStatus::Error if text.is_empty() => payload["errorMessage"]
+                .as_str()
+                .unwrap_or("the agent failed to answer")
+                .to_owned(),
+            _ => text,
+        };
+        self.store_reply(
+            gateway.organization_id,
+            owner,
+            session_id,
+            run,
+            &content,
+            status,
+        )
+        .await
+    }
+
+    async fn owner(
+        &self,
+        gateway: &AuthedGateway,
+        session: ChatSessionId,
+    ) -> Result<Option<SessionOwner>> {
+        if let Some(owner) = self.owners.lock().expect("owners lock").get(&session) {
+            return Ok(Some(*owner));
+        }
+        let mut tx = db::begin_org(&self.pool, gateway.organization_id).await?;
+        let found = repo::get_session(&mut *tx, session).await?;
+        tx.commit().await?;
+        Ok(found.map(|s| {
+            self.remember_owner(&s);
+            SessionOwner {
+                user: s.h5_user_id,
+                agent: s.agent_id,
+                gateway: s.gateway_id,
+            }
+        }))
+    }
+
+    async fn store_reply(
+        &self,
+        org: OrgId,
+        owner: SessionOwner,
+        session_id: ChatSessionId,
+        run: &str,
+        content: &str,
+        status: MessageStatus,
+    ) -> Result<()> {
+        let client_id = format!("run:{run}");
+        let mut tx = db::begin_org(&self.pool, org).await?;
+        let Some((message, duplicate)) = repo::append(
+            &mut *tx,
+            NewMessage {
+                session: session_id,
+                role: ChatRole::Agent,
+                content,
+                client_message_id: &client_id,
+                run_id: Some(run),
+                status,
+            },
+        )
+        .await?
+        else {
+            return Ok(());
+        };
+        if duplicate {
+            // A final replayed after a reconnect: stored and announced the first time.
+            return Ok(());
+        }
+        let session = repo::get_session(&mut *tx, session_id)
+            .await?
+            .ok_or(Error::NotFound {
+                resource: "chat session",
+            })?;
+        let actor = Actor {
+            kind: ActorKind::Agent,
+            id: owner.agent.as_uuid(),
+            name: session.agent_name.clone(),
+        };
+        let recorded = events::append(
+            &mut tx,
+            org,
+            &actor,
+            vec![self.message_event("chat.reply_completed", &session, &message)],
+        )
+        .await?;
+        tx.commit().await?;
+        self.bus.publish(&recorded).await;
+        self.announce(
+            owner.user,
+            &ChatDelivery::Message {
+                agent_id: owner.agent,
+                message,
+            },
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Every agent the user is assigned to, with its gateway binding.
+    pub async fn routes_of(&self, user: &H5Context) -> Result<Vec<AgentRoute>> {
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let routes = repo::assigned_routes(&mut *tx, user.user_id).await?;
+        tx.commit().await?;
+        Ok(routes)
+    }
+
+    /// Whether a relay holds the gateway's socket now.
+    pub async fn gateway_online(&self, gateway: GatewayId) -> Result<bool> {
+        Ok(self.router.presence(gateway).await?.is_some())
+    }
+
+    /// Every session's current seq for the user (where a new socket starts).
+    pub async fn session_seqs(&self, user: &H5Context) -> Result<HashMap<ChatSessionId, i64>> {
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let seqs = repo::session_seqs(&mut *tx, user.user_id).await?;
+        tx.commit().await?;
+        Ok(seqs.into_iter().collect())
+    }
+
+    /// The user's own session (`not_found` for anyone else's).
+    pub async fn own_session(&self, user: &H5Context, id: ChatSessionId) -> Result<ChatSession> {
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let session = repo::get_session(&mut *tx, id).await?;
+        tx.commit().await?;
+        session
+            .filter(|s| s.h5_user_id == user.user_id)
+            .ok_or(Error::NotFound {
+                resource: "chat session",
+            })
+    }
+
+    /// Messages of one of the user's sessions after `after`, oldest first, at most a page
+    /// of [`CATCH_UP_PAGE`].
+    pub async fn messages_after(
+        &self,
+        user: &H5Context,
+        session: ChatSessionId,
+        after: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let rows = repo::messages_after(&mut *tx, session, after, CATCH_UP_PAGE).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// `GET /h5/chat/sessions`: the user's sessions, most recent activity first.
+    pub async fn list_sessions(
+        &self,
+        user: &H5Context,
+        page: &PageParams,
+    ) -> Result<Page<ChatSession>> {
+        let page = page.parse::<TimeKey>()?;
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let rows = repo::sessions_of_user(
+            &mut *tx,
+            user.user_id,
+            page.after.map(|k| (k.t, k.id)),
+            page.fetch_limit(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Page::from_rows(rows, page.limit, |s| TimeKey {
+            t: s.last_message_at.unwrap_or(s.created_at),
+            id: s.id.as_uuid(),
+        }))
+    }
+
+    /// `GET /h5/chat/sessions/{id}/messages`: newest first with a cursor, or oldest first
+    /// after `after_seq`.
+    pub async fn list_messages(
+        &self,
+        user: &H5Context,
+        session: ChatSessionId,
+        query: &MessageQuery,
+        page: &PageParams,
+    ) -> Result<Page<ChatMessage>> {
+        let request = page.parse::<SeqKey>()?;
+        self.own_session(user, session).await?;
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let page = match query.after_seq {
+            Some(after) if after < 0 => {
+                return Err(Error::invalid_field("after_seq", "must be 0 or more"));
+            }
+            Some(after) => {
+                let from = request.after.as_ref().map_or(after, |k| k.seq.max(after));
+                let rows =
+                    repo::messages_after(&mut *tx, session, from, request.fetch_limit()).await?;
+                Page::from_rows(rows, request.limit, |m| SeqKey { seq: m.seq })
+            }
+            None => {
+                let rows = repo::messages_before(
+                    &mut *tx,
+                    session,
+                    request.after.as_ref().map(|k| k.seq),
+                    request.fetch_limit(),
+                )
+                .await?;
+                Page::from_rows(rows, request.limit, |m| SeqKey { seq: m.seq })
+            }
+        };
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// `GET /h5/users/{id}` (admin): the user with live sockets and chat sessions.
+    pub async fn h5_user_live(
+        &self,
+        identity: &identity::IdentityService,
+        ctx: &OrgContext,
+        id: H5UserId,
+    ) -> Result<H5UserLive> {
+        let detail = identity.get_h5_user(ctx, id).await?;
+        let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
+        let sessions = repo::sessions_of_user(&mut *tx, id, None, 100).await?;
+        tx.commit().await?;
+        Ok(H5UserLive {
+            detail,
+            live: self.hub.presence(id).await?,
+            sessions,
+        })
+    }
+
+    /// Active chat sessions on a gateway with their users' open sockets (admin).
+    pub async fn gateway_sessions(
+        &self,
+        ctx: &OrgContext,
+        gateway: GatewayId,
+    ) -> Result<Vec<GatewayChatSession>> {
+        ctx.authorize(Permission::GatewaysRead)?;
+        let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
+        let sessions = repo::sessions_on_gateway(&mut *tx, gateway, 100).await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            let live = self.hub.presence(session.h5_user_id).await?;
+            out.push(GatewayChatSession {
+                session,
+                user_connections: live.connections,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,736 @@
+//! `WS /ws/h5/chat`: end users chat with their assigned agents (seed 000 M4 protocol).
+//!
+//! Client frames: `auth {token}` (first; again later to swap in a refreshed token),
+//! `chat {agent_id, content, session_id?}` with the client's message `id`,
+//! `resume {session_id, last_seq}` and `heartbeat`. Server frames: `auth_ok {user_id,
+//! assignments, sessions}` or `auth_error {reason}`; `chat` (a stored message, the user's
+//! own from any device or the agent's reply, `role` user|agent); `chat.delta` (part of a
+//! reply being written); `resumed {session_id, last_seq}` after a catch-up; `system
+//! {event: agent_online|agent_offline, agent_id}`; `heartbeat`; `error {code, message}`.
+//! Frames about a session carry its `seq`: a socket delivers each session's stored
+//! messages once, in seq order, filling any gap from Postgres.
+//! Close codes: 4001 auth missing, invalid or revoked, 4003 account suspended,
+//! 4008 policy (oversized frame, flood, silence), 1012 relay restarting.
+
+use crate::RelayState;
+use crate::socket::{
+    CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_RESTART, Close, TokenBucket, close_gracefully,
+    next_frame, send_text,
+};
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use mc_domain::Error;
+use mc_domain::chat::{ChatDelivery, ChatMessage, GatewayPresence, SendChat};
+use mc_domain::fanout::{Delivery, Subscription};
+use mc_domain::identity::H5Context;
+use mc_domain::ids::{AgentId, ChatSessionId, GatewayId};
+use mc_web::ApiError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+/// How long a closing socket waits for its close frame to be written.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How often a socket re-checks its token (revocation, expiry, account state).
+const RECHECK: Duration = Duration::from_secs(60);
+/// Frames over the rate limit in a row before the socket is closed as a flood.
+const FLOOD_LIMIT: u32 = 100;
+/// Runs remembered as finished, so a late delta does not reopen a finished reply.
+const FINISHED_RUNS: usize = 32;
+
+/// Upgrades to the H5 chat socket.
+pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> Response {
+    let Some(slot) = state.connections.try_acquire() else {
+        return ApiError(Error::unavailable(
+            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
+        ))
+        .into_response();
+    };
+    let limits = &state.config.ws;
+    // Small buffers: an idle chat socket should cost a few KiB, not the 128 KiB defaults.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(limits.max_frame_bytes * 8)
+        .max_message_size(limits.max_frame_bytes * 2)
+        .max_frame_size(limits.max_frame_bytes * 2)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            let rate = state.config.ws.messages_per_second;
+            let mut connection = Connection {
+                state,
+                socket,
+                last_heard: Instant::now(),
+                bucket: TokenBucket::new(rate),
+                delivered: HashMap::new(),
+                finished: VecDeque::new(),
+                agents_on: HashMap::new(),
+            };
+            connection.run().await;
+        })
+}
+
+/// Client frames.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientFrame {
+    Auth {
+        #[serde(default)]
+        id: Option<String>,
+        payload: AuthPayload,
+    },
+    Chat {
+        #[serde(default)]
+        id: Option<String>,
+        payload: ChatPayload,
+        /// Clients may stamp frames (seed §6 `WSMessage.timestamp`); the server's own time counts.
+        #[serde(default, rename = "timestamp")]
+        _timestamp: Option<serde::de::IgnoredAny>,
+    },
+    Resume {
+        #[serde(default)]
+        id: Option<String>,
+        payload: ResumePayload,
+    },
+    Heartbeat {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default, rename = "payload")]
+        _payload: Option<serde::de::IgnoredAny>,
+        #[serde(default, rename = "timestamp")]
+        _timestamp: Option<serde::de::IgnoredAny>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthPayload {
+    token: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatPayload {
+    agent_id: AgentId,
+    content: String,
+    #[serde(default)]
+    session_id: Option<ChatSessionId>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumePayload {
+    session_id: ChatSessionId,
+    last_seq: i64,
+}
+
+impl ClientFrame {
+    fn parse(text: &str) -> Result<Self, (Option<String>, String)> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| (None, format!("not JSON: {e}")))?;
+        let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+        match value.get("type").and_then(Value::as_str) {
+            None => return Err((id, "frames are JSON objects with a string type".into())),
+            Some(kind @ ("auth" | "chat" | "resume" | "heartbeat")) => {
+                let _ = kind;
+            }
+            Some(other) => return Err((id, format!("unknown frame type {other:?}"))),
+        }
+        serde_json::from_value(value).map_err(|e| (id, format!("invalid frame: {e}")))
+    }
+}
+
+fn error_frame(
+    id: Option<&str>,
+    seq: Option<i64>,
+    code: &str,
+    message: &str,
+    extra: Value,
+) -> String {
+    let mut payload = json!({"code": code, "message": message});
+    if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
+        p.extend(e);
+    }
+    let mut frame = json!({"type": "error", "payload": payload});
+    if let Some(id) = id {
+        frame["id"] = json!(id);
+    }
+    if let Some(seq) = seq {
+        frame["seq"] = json!(seq);
+    }
+    frame.to_string()
+}
+
+/// The wire code of a refused chat message.
+fn chat_error_code(err: &Error) -> &'static str {
+    match err {
+        Error::Forbidden(_) => "FORBIDDEN",
+        Error::NotFound { .. } => "NOT_FOUND",
+        Error::InvalidRequest { .. } => "INVALID_MESSAGE",
+        Error::PayloadTooLarge(_) => "MESSAGE_TOO_LARGE",
+        Error::Conflict(_) => "CONFLICT",
+        Error::RateLimited { .. } => "RATE_LIMITED",
+        _ => "AGENT_UNAVAILABLE",
+    }
+}
+
+fn message_frame(agent: AgentId, message: &ChatMessage) -> String {
+    json!({
+        "type": "chat",
+        "id": message.client_message_id,
+        "seq": message.seq,
+        "payload": {
+            "agent_id": agent,
+            "session_id": message.session_id,
+            "message_id": message.id,
+            "role": message.role,
+            "content": message.content,
+            "status": message.status,
+            "run_id": message.run_id,
+            "created_at": message.created_at,
+        },
+        "timestamp": message.created_at,
+    })
+    .to_string()
+}
+
+struct Connection {
+    state: RelayState,
+    socket: WebSocket,
+    last_heard: Instant,
+    bucket: TokenBucket,
+    /// Session → the highest seq this socket has delivered.
+    delivered: HashMap<ChatSessionId, i64>,
+    /// Runs whose final reply was delivered.
+    finished: VecDeque<String>,
+    /// Gateway → the assigned agents it runs (for `system` frames).
+    agents_on: HashMap<GatewayId, Vec<AgentId>>,
+}
+
+struct Authed {
+    user: H5Context,
+    token: String,
+}
+
+impl Connection {
+    async fn run(&mut self) {
+        let close = match self.serve().await {
+            Ok(close) | Err(close) => close,
+        };
+        close_gracefully(&mut self.socket, close, CLOSE_GRACE).await;
+    }
+
+    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        send_text(&mut self.socket, text).await
+    }
+
+    async fn auth_error(&mut self, reason: &str, close: Close) -> Result<Close, Close> {
+        self.send(json!({"type": "auth_error", "payload": {"reason": reason}}).to_string())
+            .await?;
+        Ok(close)
+    }
+
+    /// The next frame; `None` after answering a bad one with an error frame.
+    async fn receive(&mut self) -> Result<Option<ClientFrame>, Close> {
+        let mut refused = 0u32;
+        loop {
+            let Some(text) = next_frame(&mut self.socket, &mut self.last_heard).await? else {
+                let frame = error_frame(
+                    None,
+                    None,
+                    "INVALID_MESSAGE",
+                    "binary frames are not supported",
+                    json!({}),
+                );
+                self.send(frame).await?;
+                return Ok(None);
+            };
+            if text.len() > self.state.config.ws.max_frame_bytes {
+                let frame = error_frame(
+                    None,
+                    None,
+                    "PAYLOAD_TOO_LARGE",
+                    "frame exceeds WS_MAX_FRAME_BYTES",
+                    json!({}),
+                );
+                self.send(frame).await?;
+                return Err(Close(CLOSE_POLICY, "frame too large"));
+            }
+            if !self.bucket.take() {
+                refused += 1;
+                if refused >= FLOOD_LIMIT {
+                    return Err(Close(CLOSE_POLICY, "flood"));
+                }
+                let id = serde_json::from_str::<Value>(text.as_str())
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
+                let frame = error_frame(
+                    id.as_deref(),
+                    None,
+                    "RATE_LIMITED",
+                    "too many frames; this one was dropped, send it again later",
+                    json!({"retry_after_ms": self.bucket.wait().as_millis() as u64 + 1}),
+                );
+                self.send(frame).await?;
+                continue;
+            }
+            return match ClientFrame::parse(text.as_str()) {
+                Ok(frame) => Ok(Some(frame)),
+                Err((id, message)) => {
+                    let frame =
+                        error_frame(id.as_deref(), None, "INVALID_MESSAGE", &message, json!({}));
+                    self.send(frame).await?;
+                    Ok(None)
+                }
+            };
+        }
+    }
+
+    async fn serve(&mut self) -> Result<Close, Close> {
+        let timeout = self.state.config.ws.auth_timeout;
+        let first = match tokio::time::timeout(timeout, self.receive()).await {
+            Err(_) => {
+                return self
+                    .auth_error("no auth frame in time", Close(CLOSE_AUTH, "auth timeout"))
+                    .await;
+            }
+            Ok(frame) => frame?,
+        };
+        let Some(ClientFrame::Auth { payload, .. }) = first else {
+            return self
+                .auth_error(
+                    "the first frame must be auth {token}",
+                    Close(CLOSE_AUTH, "auth required"),
+                )
+                .await;
+        };
+        let chat = self.state.chat.clone();
+        let user = match self.state.identity.authenticate_h5(&payload.token).await {
+            Ok(user) => user,
+            Err(Error::ServiceUnavailable { .. }) => {
+                return self
+                    .auth_error("unavailable", Close(CLOSE_RESTART, "try again"))
+                    .await;
+            }
+            Err(_) => {
+                return self
+                    .auth_error("invalid_token", Close(CLOSE_AUTH, "invalid token"))
+                    .await;
+            }
+        };
+        // Checks the account too (suspended or deleted users are refused).
+        let detail = match self.state.identity.h5_me(&user).await {
+            Ok(detail) => detail,
+            Err(Error::Forbidden(reason)) => {
+                return self
+                    .auth_error(&reason, Close(CLOSE_FORBIDDEN, "forbidden"))
+                    .await;
+            }
+            Err(Error::Unauthorized(_)) => {
+                return self
+                    .auth_error("invalid_token", Close(CLOSE_AUTH, "invalid token"))
+                    .await;
+            }
+            Err(_) => {
+                return self
+                    .auth_error("unavailable", Close(CLOSE_RESTART, "try again"))
+                    .await;
+            }
+        };
+        // Listen before reading where each session stands, so nothing falls between.
+        let subscribed: mc_domain::Result<_> = async {
+            let messages = chat.hub().subscribe_user(user.user_id).await?;
+            let gateways = chat.hub().subscribe_gateways(user.org_id).await?;
+            let seqs = chat.session_seqs(&user).await?;
+            let routes = chat.routes_of(&user).await?;
+            Ok((messages, gateways, seqs, routes))
+        }
+        .await;
+        let Ok((mut messages, mut gateways, seqs, routes)) = subscribed else {
+            return self
+                .auth_error("unavailable", Close(CLOSE_RESTART, "try again"))
+                .await;
+        };
+        self.delivered = seqs;
+        let mut online = HashMap::new();
+        for route in &routes {
+            if let Some(gateway) = route.gateway_id {
+                self.agents_on
+                    .entry(gateway)
+                    .or_default()
+                    .push(route.agent_id);
+                if !online.contains_key(&gateway) {
+                    online.insert(gateway, chat.gateway_online(gateway).await.unwrap_or(false));
+                }
+            }
+        }
+        let assignments: Vec<Value> = detail
+            .assignments
+            .iter()
+            .map(|a| {
+                let gateway = routes
+                    .iter()
+                    .find(|r| r.agent_id == a.agent_id)
+                    .and_then(|r| r.gateway_id);
+                json!({
+                    "agent_id": a.agent_id, "agent_name": a.agent_name,
+                    "board_id": a.board_id, "board_name": a.board_name,
+                    "online": gateway.and_then(|g| online.get(&g).copied()).unwrap_or(false),
+                })
+            })
+            .collect();
+        let sessions: Vec<Value> = self
+            .delivered
+            .iter()
+            .map(|(id, seq)| json!({"session_id": id, "last_seq": seq}))
+            .collect();
+        self.send(
+            json!({"type": "auth_ok", "payload": {
+                "user_id": user.user_id, "assignments": assignments, "sessions": sessions,
+            }})
+            .to_string(),
+        )
+        .await?;
+        if let Err(err) = chat.hub().connected(user.user_id).await {
+            tracing::warn!(error = %err, "recording H5 presence failed");
+        }
+        let mut authed = Authed {
+            user,
+            token: payload.token,
+        };
+        let result = self.live(&mut authed, &mut messages, &mut gateways).await;
+        if let Err(err) = chat.hub().disconnected(authed.user.user_id).await {
+            tracing::warn!(error = %err, "recording H5 presence failed");
+        }
+        result
+    }
+
+    async fn live(
+        &mut self,
+        authed: &mut Authed,
+        messages: &mut Subscription<ChatDelivery>,
+        gateways: &mut Subscription<GatewayPresence>,
+    ) -> Result<Close, Close> {
+        let ws = self.state.config.ws.clone();
+        let mut ping = tokio::time::interval(ws.heartbeat_interval);
+        ping.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting; resume from your last seq")),
+                delivery = messages.rx.recv() => match delivery {
+                    Ok(Delivery::Item(delivery)) => self.deliver(&authed.user, &delivery).await?,
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => self.catch_up_all(&authed.user).await?,
+                    Err(RecvError::Closed) => return Ok(Close(CLOSE_RESTART, "resume from your last seq")),
+                },
+                presence = gateways.rx.recv() => match presence {
+                    Ok(Delivery::Item(presence)) => self.announce_gateway(&presence).await?,
+                    Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return Ok(Close(CLOSE_RESTART, "resume from your last seq")),
+                },
+                incoming = self.receive() => {
+                    let Some(frame) = incoming? else { continue };
+                    if let Some(close) = self.handle(authed, frame).await? {
+                        return Ok(close);
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > ws.heartbeat_timeout {
+                        return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
+                    }
+                    self.socket.send(Message::Ping(Default::default())).await
+                        .map_err(|_| Close(1006, "send failed"))?;
+                }
+                _ = recheck.tick() => {
+                    match self.state.identity.authenticate_h5(&authed.token).await {
+                        Ok(_) | Err(Error::ServiceUnavailable { .. }) => {}
+                        Err(_) => return self.auth_error("token expired or revoked; authenticate again", Close(CLOSE_AUTH, "token expired")).await,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        authed: &mut Authed,
+        frame: ClientFrame,
+    ) -> Result<Option<Close>, Close> {
+        match frame {
+            ClientFrame::Heartbeat { id, .. } => {
+                let mut reply = json!({"type": "heartbeat", "timestamp": chrono::Utc::now()});
+                if let Some(id) = id {
+                    reply["id"] = json!(id);
+                }
+                self.send(reply.to_string()).await?;
+            }
+            ClientFrame::Auth { id, payload } => {
+                // A refreshed token for the same user keeps the socket open.
+                match self.state.identity.authenticate_h5(&payload.token).await {
+                    Ok(user) if user.user_id == authed.user.user_id => {
+                        authed.token = payload.token;
+                        let mut reply = json!({"type": "auth_ok", "payload": {"user_id": user.user_id, "refreshed": true}});
+                        if let Some(id) = id {
+                            reply["id"] = json!(id);
+                        }
+                        self.send(reply.to_string()).await?;
+                    }
+                    Ok(_) => {
+                        let frame = error_frame(
+                            id.as_deref(),
+                            None,
+                            "FORBIDDEN",
+                            "a socket belongs to one user; open another for a different account",
+                            json!({}),
+                        );
+                        self.send(frame).await?;
+                    }
+                    Err(_) => {
+                        let frame = error_frame(
+                            id.as_deref(),
+                            None,
+                            "UNAUTHORIZED",
+                            "invalid token; the socket keeps its current one",
+                            json!({}),
+                        );
+                        self.send(frame).await?;
+                    }
+                }
+            }
+            ClientFrame::Chat { id, payload, .. } => self.chat(authed, id, payload).await?,
+            ClientFrame::Resume { id, payload } => self.resume(&authed.user, id, payload).await?,
+        }
+        Ok(None)
+    }
+
+    async fn chat(
+        &mut self,
+        authed: &Authed,
+        id: Option<String>,
+        payload: ChatPayload,
+    ) -> Result<(), Close> {
+        let chat = self.state.chat.clone();
+        let input = SendChat {
+            agent_id: payload.agent_id,
+            content: payload.content,
+            session_id: payload.session_id,
+            client_message_id: id.clone(),
+        };
+        let accepted = match chat.send(&authed.user, input).await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                let frame = error_frame(
+                    id.as_deref(),
+                    None,
+                    chat_error_code(&err),
+                    &err.public_message(),
+                    json!({"agent_id": payload.agent_id}),
+                );
+                return self.send(frame).await;
+            }
+        };
+        // The stored message is the acknowledgement (its seq places it).
+        let delivery = ChatDelivery::Message {
+            agent_id: accepted.session.agent_id,
+            message: accepted.message.clone(),
+        };
+        if accepted.duplicate {
+            // A retry: confirm it even if this socket delivered it before.
+            self.send(message_frame(accepted.session.agent_id, &accepted.message))
+                .await?;
+        } else {
+            self.deliver(&authed.user, &delivery).await?;
+        }
+        let user = authed.user.clone();
+        tokio::spawn(async move {
+            if let Err(err) = chat.dispatch(&user, &accepted).await {
+                tracing::warn!(error = %err, "handing a chat message to its gateway failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn resume(
+        &mut self,
+        user: &H5Context,
+        id: Option<String>,
+        payload: ResumePayload,
+    ) -> Result<(), Close> {
+        let session = match self.state.chat.own_session(user, payload.session_id).await {
+            Ok(session) => session,
+            Err(Error::NotFound { .. }) => {
+                let frame = error_frame(
+                    id.as_deref(),
+                    None,
+                    "FORBIDDEN",
+                    "no such session of yours",
+                    json!({"session_id": payload.session_id}),
+                );
+                return self.send(frame).await;
+            }
+            Err(_) => return Err(Close(CLOSE_RESTART, "unavailable; resume again")),
+        };
+        if payload.last_seq < 0 || payload.last_seq > session.last_seq {
+            let message = format!("last_seq must be between 0 and {}", session.last_seq);
+            let frame = error_frame(
+                id.as_deref(),
+                Some(session.last_seq),
+                "INVALID_MESSAGE",
+                &message,
+                json!({"session_id": session.id}),
+            );
+            return self.send(frame).await;
+        }
+        self.delivered.insert(session.id, payload.last_seq);
+        self.catch_up(user, session.id, session.last_seq).await?;
+        let last = self
+            .delivered
+            .get(&session.id)
+            .copied()
+            .unwrap_or(payload.last_seq);
+        let mut frame = json!({"type": "resumed", "seq": last, "payload": {"session_id": session.id, "last_seq": last}});
+        if let Some(id) = id {
+            frame["id"] = json!(id);
+        }
+        self.send(frame.to_string()).await
+    }
+
+    /// Sends the session's stored messages after what this socket delivered, up to `upto`.
+    async fn catch_up(
+        &mut self,
+        user: &H5Context,
+        session: ChatSessionId,
+        upto: i64,
+    ) -> Result<(), Close> {
+        loop {
+            let after = self.delivered.get(&session).copied().unwrap_or(0);
+            if after >= upto {
+                return Ok(());
+            }
+            let page = self
+                .state
+                .chat
+                .messages_after(user, session, after)
+                .await
+                .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                return Ok(());
+            };
+            let agent = self
+                .state
+                .chat
+                .own_session(user, session)
+                .await
+                .map(|s| s.agent_id)
+                .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
+            for message in &page {
+                self.send(message_frame(agent, message)).await?;
+                self.note_finished(message);
+            }
+            self.delivered.insert(session, last);
+        }
+    }
+
+    /// After a lag or a transport reconnect: catch up every session that moved.
+    async fn catch_up_all(&mut self, user: &H5Context) -> Result<(), Close> {
+        let seqs = self
+            .state
+            .chat
+            .session_seqs(user)
+            .await
+            .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
+        for (session, last) in seqs {
+            if self.delivered.get(&session).copied().unwrap_or(0) < last {
+                self.catch_up(user, session, last).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn note_finished(&mut self, message: &ChatMessage) {
+        if let Some(run) = &message.run_id
+            && message.role == mc_domain::chat::ChatRole::Agent
+        {
+            if self.finished.len() >= FINISHED_RUNS {
+                self.finished.pop_front();
+            }
+            self.finished.push_back(run.clone());
+        }
+    }
+
+    async fn deliver(&mut self, user: &H5Context, delivery: &ChatDelivery) -> Result<(), Close> {
+        match delivery {
+            ChatDelivery::Message { agent_id, message } => {
+                let last = self
+                    .delivered
+                    .get(&message.session_id)
+                    .copied()
+                    .unwrap_or(0);
+                if message.seq <= last {
+                    return Ok(());
+                }
+                if message.seq > last + 1 {
+                    // Published out of order or missed: the earlier ones are committed.
+                    self.catch_up(user, message.session_id, message.seq - 1)
+                        .await?;
+                }
+                self.send(message_frame(*agent_id, message)).await?;
+                self.delivered.insert(message.session_id, message.seq);
+                self.note_finished(message);
+            }
+            ChatDelivery::Delta {
+                session_id,
+                agent_id,
+                run_id,
+                delta,
+                content,
+            } => {
+                if self.finished.contains(run_id) {
+                    return Ok(());
+                }
+                let seq = self.delivered.get(session_id).copied().unwrap_or(0);
+                let frame = json!({"type": "chat.delta", "seq": seq, "payload": {
+                    "agent_id": agent_id, "session_id": session_id, "run_id": run_id,
+                    "role": "agent", "delta": delta, "content": content,
+                }});
+                self.send(frame.to_string()).await?;
+            }
+            ChatDelivery::Failed {
+                agent_id,
+                message,
+                code,
+                reason,
+            } => {
+                let frame = error_frame(
+                    Some(&message.client_message_id),
+                    Some(message.seq),
+                    code,
+                    reason,
+                    json!({"agent_id": agent_id, "session_id": message.session_id, "message_id": message.id}),
+                );
+                self.send(frame).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn announce_gateway(&mut self, presence: &GatewayPresence) -> Result<(), Close> {
+        let Some(agents) = self.agents_on.get(&presence.gateway_id).cloned() else {
+            return Ok(());
+        };
+        let event = if presence.online {
+            "agent_online"
+        } else {
+            "agent_offline"
+        };
+        for agent in agents {
+            let frame = json!({"type": "system", "payload": {"event": event, "agent_id": agent}});
+            self.send(frame.to_string()).await?;
+        }
+        Ok(())
+    }
+}
