@@ -13,7 +13,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use mc_domain::agents::AgentService;
 use mc_domain::boards::BoardService;
-use mc_domain::config::{ApiConfig, ServiceConfig};
+use mc_domain::chat::{ChatHub, ChatService};
+use mc_domain::config::{ApiConfig, ChatConfig, ServiceConfig};
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::gateways::GatewayService;
 use mc_domain::gateways::router::GatewayRouter;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub agents: AgentService,
     /// Calls to gateways through whichever relay holds them.
     pub gateway_router: GatewayRouter,
+    /// H5 chat history and live views.
+    pub chat: ChatService,
     /// How long such a call waits (`GATEWAY_CALL_TIMEOUT_SECONDS`).
     pub gateway_call_timeout: std::time::Duration,
     /// Fires when the service shuts down (long-lived streams end).
@@ -67,13 +70,22 @@ impl AppState {
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
         let gateways =
             GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
-        let agents = AgentService::new(infra.pool.clone(), bus);
+        let agents = AgentService::new(infra.pool.clone(), bus.clone());
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
             mc_domain::infra::instance_name("api"),
         )
         .await
         .context("starting gateway routing")?;
+        // The API only reads chat (history, presence); the relay sends.
+        let chat = ChatService::new(
+            infra.pool.clone(),
+            bus,
+            gateway_router.clone(),
+            ChatHub::new(Some(infra.redis.clone()), gateway_router.instance()),
+            ChatConfig::default(),
+            config.gateways.call_timeout,
+        );
         Ok(Self {
             infra,
             identity,
@@ -81,6 +93,7 @@ impl AppState {
             gateways,
             agents,
             gateway_router,
+            chat,
             gateway_call_timeout: config.gateways.call_timeout,
             shutdown,
             stream_check_interval: config.stream_check_interval,

@@ -292,7 +292,7 @@ async fn calls_reach_the_gateway_on_whichever_relay_holds_it() {
         )
         .await
         .expect(200);
-    let rows = connections.body.as_array().unwrap();
+    let rows = connections.body["relay_connections"].as_array().unwrap();
     assert!(rows[0]["disconnected_at"].is_null(), "{rows:?}");
     assert!(
         rows[0]["relay_instance"]

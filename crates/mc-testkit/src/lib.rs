@@ -102,6 +102,7 @@ pub fn relay_config(common: CommonConfig) -> RelayConfig {
         gateways: gateway_config(),
         // Tests that tunnel `api.request` point this at their API instance.
         api_url: "http://127.0.0.1:8000".to_owned(),
+        chat: Default::default(),
     }
 }
 

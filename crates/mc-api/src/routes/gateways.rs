@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use mc_domain::chat::GatewayLive;
 use mc_domain::gateways::*;
 use mc_domain::ids::{GatewayId, GatewayTokenId};
 use mc_domain::pagination::{Page, PageParams};
@@ -164,16 +165,17 @@ async fn metrics(
     Ok(Json(s.gateways.metrics(&ctx, id, q.since, q.limit).await?))
 }
 
-/// Relay sockets: open ones, then recently closed ones.
+/// Live view: relay sockets (open ones, then recently closed ones) and the active H5 chat
+/// sessions on the gateway with their users' open sockets.
 #[utoipa::path(get, path = "/gateways/{id}/connections", tag = "gateways", security(("bearer" = [])),
     params(("id" = GatewayId, Path, description = "gateway id")),
-    responses((status = 200, body = Vec<GatewayConnection>), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = GatewayLive), (status = "4XX", body = ErrorBody)))]
 async fn connections(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiPath(id): ApiPath<GatewayId>,
-) -> Result<Json<Vec<GatewayConnection>>, ApiError> {
-    Ok(Json(s.gateways.connections(&ctx, id).await?))
+) -> Result<Json<GatewayLive>, ApiError> {
+    Ok(Json(s.chat.gateway_live(&s.gateways, &ctx, id).await?))
 }
 
 /// Issues a new relay token (admin); the old one works for `grace_seconds` more.

@@ -5,12 +5,13 @@ use crate::auth::{ClientIp, Ctx, H5Authed};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use mc_domain::chat::{ChatMessage, ChatSession, H5UserLive, MessageQuery};
 use mc_domain::identity::h5::{
     H5Assign, H5CreateUser, H5Login, H5Register, H5TokenResponse, H5UpdateMe, H5UserDetail,
     H5UserFilter,
 };
 use mc_domain::identity::model::{H5User, H5UserStatus};
-use mc_domain::ids::{AgentId, H5UserId};
+use mc_domain::ids::{AgentId, ChatSessionId, H5UserId};
 use mc_domain::pagination::{Page, PageParams};
 use mc_web::ApiError;
 use mc_web::error::ErrorBody;
@@ -31,6 +32,38 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(activate_user))
         .routes(routes!(assign))
         .routes(routes!(unassign))
+        .routes(routes!(chat_sessions))
+        .routes(routes!(chat_messages))
+}
+
+/// The H5 user's chat sessions, most recent activity first (the app's list on open).
+#[utoipa::path(get, path = "/h5/chat/sessions", tag = "h5", params(PageParams),
+    security(("h5_bearer" = [])),
+    responses((status = 200, body = Page<ChatSession>), (status = "4XX", body = ErrorBody)))]
+async fn chat_sessions(
+    State(state): State<AppState>,
+    H5Authed(ctx): H5Authed,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<ChatSession>>, ApiError> {
+    Ok(Json(state.chat.list_sessions(&ctx, &page).await?))
+}
+
+/// Messages of one of the user's sessions: newest first with a cursor, or oldest first
+/// after `after_seq` (catching up to what a socket will then stream).
+#[utoipa::path(get, path = "/h5/chat/sessions/{id}/messages", tag = "h5",
+    params(("id" = ChatSessionId, Path, description = "chat session id"), MessageQuery, PageParams),
+    security(("h5_bearer" = [])),
+    responses((status = 200, body = Page<ChatMessage>), (status = "4XX", body = ErrorBody)))]
+async fn chat_messages(
+    State(state): State<AppState>,
+    H5Authed(ctx): H5Authed,
+    ApiPath(id): ApiPath<ChatSessionId>,
+    ApiQuery(query): ApiQuery<MessageQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<ChatMessage>>, ApiError> {
+    Ok(Json(
+        state.chat.list_messages(&ctx, id, &query, &page).await?,
+    ))
 }
 
 /// Registers an H5 user in an organization named by id or slug.
@@ -128,16 +161,18 @@ async fn create_user(
     ))
 }
 
-/// One H5 user with assignments.
+/// One H5 user with assignments, open sockets per relay instance and chat sessions.
 #[utoipa::path(get, path = "/h5/users/{id}", tag = "h5-users", security(("bearer" = [])),
     params(("id" = H5UserId, Path, description = "H5 user id")),
-    responses((status = 200, body = H5UserDetail), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = H5UserLive), (status = "4XX", body = ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     ApiPath(id): ApiPath<H5UserId>,
-) -> Result<Json<H5UserDetail>, ApiError> {
-    Ok(Json(state.identity.get_h5_user(&ctx, id).await?))
+) -> Result<Json<H5UserLive>, ApiError> {
+    Ok(Json(
+        state.chat.h5_user_live(&state.identity, &ctx, id).await?,
+    ))
 }
 
 /// Suspends an H5 user and ends their sessions (admin).

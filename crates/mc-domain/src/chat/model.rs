@@ -196,3 +196,12 @@ pub struct GatewayChatSession {
     /// Sockets the user has open now.
     pub user_connections: u64,
 }
+
+/// `GET /gateways/{id}/connections`: relay sockets and the chat sessions running on it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GatewayLive {
+    /// Relay sockets: open ones, then recently closed ones.
+    pub relay_connections: Vec<crate::gateways::GatewayConnection>,
+    /// Active H5 chat sessions on the gateway, most recent activity first.
+    pub chat_sessions: Vec<GatewayChatSession>,
+}

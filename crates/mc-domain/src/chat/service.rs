@@ -9,7 +9,7 @@
 use super::live::ChatHub;
 use super::model::{
     Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatRole, ChatSession, GatewayChatSession,
-    H5UserLive, MessageStatus, SendChat,
+    GatewayLive, H5UserLive, MessageStatus, SendChat,
 };
 use super::repo::{self, NewMessage};
 use crate::config::ChatConfig;
@@ -704,12 +704,15 @@ impl ChatService {
         })
     }
 
-    /// Active chat sessions on a gateway with their users' open sockets (admin).
-    pub async fn gateway_sessions(
+    /// `GET /gateways/{id}/connections`: the gateway's relay sockets and its active chat
+    /// sessions with their users' open sockets.
+    pub async fn gateway_live(
         &self,
+        gateways: &crate::gateways::GatewayService,
         ctx: &OrgContext,
         gateway: GatewayId,
-    ) -> Result<Vec<GatewayChatSession>> {
+    ) -> Result<GatewayLive> {
+        let relay_connections = gateways.connections(ctx, gateway).await?;
         ctx.authorize(Permission::GatewaysRead)?;
         let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
         let sessions = repo::sessions_on_gateway(&mut *tx, gateway, 100).await?;
@@ -722,6 +725,9 @@ impl ChatService {
                 user_connections: live.connections,
             });
         }
-        Ok(out)
+        Ok(GatewayLive {
+            relay_connections,
+            chat_sessions: out,
+        })
     }
 }
