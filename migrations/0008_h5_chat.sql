@@ -50,6 +50,8 @@ CREATE TABLE h5_chat_messages (
     UNIQUE (session_id, seq),
     UNIQUE (session_id, client_message_id)
 );
+-- User messages not yet handed to a gateway (a relay died in between): re-sent by a sweep.
+CREATE INDEX h5_chat_messages_unsent ON h5_chat_messages (created_at) WHERE status = 'received';
 CREATE TRIGGER h5_chat_messages_updated_at BEFORE UPDATE ON h5_chat_messages
     FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 ALTER TABLE h5_chat_messages ENABLE ROW LEVEL SECURITY;

@@ -192,6 +192,48 @@ mc_gateway_registration() {
     python3 -c 'import json,sys; print(sys.argv[1], json.load(sys.stdin)["token"])' "$org"
 }
 
+# mc_demo_chat_assignment API EMAIL PASSWORD: assigns the demo H5 user to the simulated
+# gateway's first agent (sim-1) on a "Demo chat" board, waiting for the connector to link
+# its agents. Idempotent. Prints the agent's name.
+mc_demo_chat_assignment() {
+  python3 - "$@" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+api, email, password = sys.argv[1:4]
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(api + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"content-type": "application/json",
+                 **({"authorization": "Bearer " + token} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+_, login = call("POST", "/api/v1/auth/login", {"email": email, "password": password})
+token = login["access_token"]
+agent = None
+for _ in range(150):
+    _, agents = call("GET", "/api/v1/agents?limit=100", token=token)
+    agent = next((a for a in agents["items"] if a.get("openclaw_agent_id") == "sim-1"), None)
+    if agent:
+        break
+    time.sleep(0.2)
+if agent is None:
+    sys.exit("the simulated gateway did not link its agents in 30 s")
+_, boards = call("GET", "/api/v1/boards?limit=100", token=token)
+board = next((b for b in boards["items"] if b["name"] == "Demo chat"), None)
+if board is None:
+    _, board = call("POST", "/api/v1/boards", {"name": "Demo chat"}, token)
+_, users = call("GET", "/api/v1/h5/users?q=demo-user", token=token)
+user = next(u for u in users["items"] if u["username"] == "demo-user")
+status, body = call("POST", f"/api/v1/h5/users/{user['id']}/assign",
+                    {"agent_id": agent["id"], "board_id": board["id"]}, token)
+if status not in (200, 409):
+    sys.exit(f"assigning the demo user failed: {status} {body}")
+print(agent["name"])
+PY
+}
+
 # mc_wait_ready URL NAME TIMEOUT_SECS
 mc_wait_ready() {
   local url="$1" name="$2" timeout="${3:-60}" i

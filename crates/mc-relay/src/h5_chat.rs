@@ -617,6 +617,7 @@ impl Connection {
                 .messages_after(user, session, after)
                 .await
                 .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
+            let page: Vec<ChatMessage> = page.into_iter().filter(|m| m.seq <= upto).collect();
             let Some(last) = page.last().map(|m| m.seq) else {
                 return Ok(());
             };

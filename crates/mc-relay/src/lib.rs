@@ -147,6 +147,33 @@ impl RelayState {
     }
 }
 
+/// How long a stored user message may wait for its gateway hand-off before a sweep sends
+/// it again, how often the sweep runs, and after how long it stops trying.
+const CHAT_RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+const CHAT_RESEND_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const CHAT_RESEND_UNTIL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Re-sends chat messages a crashed relay stored but never handed to their gateway.
+fn spawn_chat_resender(chat: ChatService, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHAT_RESEND_EVERY);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match chat
+                .resend_unsent(CHAT_RESEND_AFTER, CHAT_RESEND_UNTIL)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "re-sent chat messages a relay left behind"),
+                Err(err) => tracing::warn!(error = %err, "sweeping unsent chat messages failed"),
+            }
+        }
+    });
+}
+
 /// The HTTP application of this service.
 pub fn router(state: RelayState) -> Router {
     let probe = state.infra.probe.clone();
@@ -174,6 +201,7 @@ pub async fn run(
     let state = RelayState::new(infra, &config, shutdown.clone()).await?;
     let gateways = state.gateways.clone();
     let instance = state.gateway_router.instance().to_owned();
+    spawn_chat_resender(state.chat.clone(), shutdown.clone());
     let served = mc_web::serve::serve(
         listener,
         router(state),

@@ -43,6 +43,20 @@ impl WsClient {
         }
     }
 
+    /// Connects to `url`, or `None` when nothing answers (a relay that was killed).
+    pub async fn connect_or_none(url: &str) -> Option<Self> {
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+        Some(Self { stream })
+    }
+
+    /// Sends a JSON text frame; `false` when the socket is gone.
+    pub async fn try_send_json(&mut self, value: &Value) -> bool {
+        self.stream
+            .send(Message::text(value.to_string()))
+            .await
+            .is_ok()
+    }
+
     /// Sends a JSON text frame.
     pub async fn send_json(&mut self, value: &Value) {
         self.send_text(&value.to_string()).await;

@@ -307,3 +307,51 @@ pub async fn sessions_on_gateway(
         .fetch_all(exec)
         .await?)
 }
+
+/// A user message no gateway has accepted yet, with what it takes to send it again.
+#[derive(Debug, FromRow)]
+pub struct Unsent {
+    /// Organization.
+    pub organization_id: crate::ids::OrgId,
+    /// Its session (with gateway and session key).
+    #[sqlx(flatten)]
+    pub session: ChatSession,
+    /// The message id (the gateway's idempotency key).
+    pub message_id: ChatMessageId,
+}
+
+/// User messages still `received` (never accepted by a gateway) stored between `older`
+/// and `newer` ago, across organizations (system transaction), oldest first.
+pub async fn unsent_messages(
+    exec: impl PgExecutor<'_>,
+    newer: chrono::Duration,
+    older: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<Unsent>> {
+    let sql = format!(
+        "SELECT m.organization_id, m.id AS message_id, {SESSION_COLUMNS}
+         FROM h5_chat_messages m
+         JOIN h5_chat_sessions s ON s.id = m.session_id
+         JOIN agents a ON a.id = s.agent_id
+         WHERE m.status = 'received' AND m.created_at < now() - $1 AND m.created_at > now() - $2
+         ORDER BY m.created_at LIMIT $3"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(newer)
+        .bind(older)
+        .bind(limit)
+        .fetch_all(exec)
+        .await?)
+}
+
+/// One message.
+pub async fn get_message(
+    exec: impl PgExecutor<'_>,
+    id: ChatMessageId,
+) -> Result<Option<ChatMessage>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM h5_chat_messages WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(exec)
+        .await?)
+}

@@ -430,6 +430,47 @@ impl ChatService {
         Ok(())
     }
 
+    /// Sends again the user messages that were stored but never accepted by a gateway
+    /// because the relay handling them died in between (their sockets saw them stored, so
+    /// their clients will not retry). Safe on every instance at once: the gateway runs a
+    /// message once per idempotency key. Returns how many were retried.
+    pub async fn resend_unsent(&self, settle: Duration, give_up: Duration) -> Result<usize> {
+        let to_chrono =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let mut tx = db::begin_system(&self.pool).await?;
+        let unsent =
+            repo::unsent_messages(&mut *tx, to_chrono(settle), to_chrono(give_up), 200).await?;
+        let mut retries = Vec::with_capacity(unsent.len());
+        for row in unsent {
+            if let Some(message) = repo::get_message(&mut *tx, row.message_id).await? {
+                retries.push((row.organization_id, row.session, message));
+            }
+        }
+        tx.commit().await?;
+        let count = retries.len();
+        futures::future::join_all(
+            retries
+                .into_iter()
+                .map(|(org, session, message)| async move {
+                    let user = H5Context {
+                        user_id: session.h5_user_id,
+                        org_id: org,
+                        jti: uuid::Uuid::nil(),
+                    };
+                    let accepted = Accepted {
+                        session,
+                        message,
+                        duplicate: true,
+                    };
+                    if let Err(err) = self.dispatch(&user, &accepted).await {
+                        tracing::warn!(error = %err, "re-sending a chat message failed");
+                    }
+                }),
+        )
+        .await;
+        Ok(count)
+    }
+
     async fn set_status(
         &self,
         org: OrgId,

@@ -1,0 +1,399 @@
+//! Reliability: users chat through two relay instances (one a real `mc-relay` process),
+//! the process is killed with SIGKILL mid-conversation, every client reconnects to the
+//! survivor, resumes from its last seq and re-sends what was not acknowledged; in the end
+//! each user has exactly one reply per message sent, and no client saw a message twice or
+//! missed one.
+//!
+//! Small by default (part of `scripts/test`); `scripts/bench failover` runs it at full
+//! scale with `MC_FAILOVER_USERS` and `MC_FAILOVER_MESSAGES`.
+
+use mc_testkit::api::{Session, TestApi};
+use mc_testkit::ws::{WsClient, WsEvent};
+use mc_testkit::{
+    TEST_H5_JWT_SECRET, TEST_JWT_SECRET, common_config, eventually, relay_config, spawn_service,
+};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn run_api(
+    config: mc_domain::config::ApiConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
+    Box::pin(mc_api::run(config, listener, shutdown))
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A gateway played by the test: acks `chat.send` (once per idempotency key, as OpenClaw
+/// does) and streams a delta and a final reply.
+async fn scripted_gateway(mut ws: WsClient) {
+    let mut runs = HashSet::new();
+    loop {
+        let frame = match ws.next_event(Duration::from_secs(3600)).await {
+            WsEvent::Json(frame) => frame,
+            _ => return,
+        };
+        if frame["type"] != "req" {
+            continue;
+        }
+        let id = frame["id"].clone();
+        let params = &frame["params"];
+        if frame["method"] != "chat.send" {
+            ws.send_json(&json!({"type": "res", "id": id, "ok": true, "payload": {}}))
+                .await;
+            continue;
+        }
+        let key = params["idempotencyKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let session = params["sessionKey"].clone();
+        let text = format!("re: {}", params["message"].as_str().unwrap_or_default());
+        if !runs.insert(key.clone()) {
+            ws.send_json(&json!({"type": "res", "id": id, "ok": true,
+                "payload": {"runId": key, "status": "in_flight"}}))
+                .await;
+            continue;
+        }
+        ws.send_json(&json!({"type": "res", "id": id, "ok": true,
+            "payload": {"runId": key, "status": "started"}}))
+            .await;
+        for (state, part) in [("delta", &text[..3]), ("final", text.as_str())] {
+            ws.send_json(&json!({"type": "event", "event": "chat", "payload": {
+                "runId": key, "sessionKey": session, "state": state, "deltaText": part,
+                "message": {"role": "assistant", "content": [{"type": "text", "text": part}]},
+            }}))
+            .await;
+        }
+    }
+}
+
+/// A relay as a separate process, so it can be killed with SIGKILL.
+fn relay_process(api: &TestApi, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mc-relay"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir())
+        .env("MC_RELAY_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", api.db.app_url())
+        .env("REDIS_URL", api.redis.url.expose())
+        .env("REDIS_KEY_PREFIX", &api.redis.key_prefix)
+        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("H5_JWT_SECRET", TEST_H5_JWT_SECRET)
+        .env("MC_RELAY_API_URL", api.url(""))
+        .env("WS_MESSAGES_PER_SECOND", "1000")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn mc-relay")
+}
+
+/// What one client saw.
+#[derive(Debug, Default)]
+struct Tally {
+    sent: usize,
+    replies: HashSet<String>,
+    duplicates: usize,
+    gaps: usize,
+    /// Ids re-sent after a reconnect: the relay confirms them again with their seq.
+    resent: HashSet<String>,
+    reconnects: usize,
+}
+
+/// A client that survives its relay: reconnects to the next URL, resumes from its last
+/// seq, and re-sends the message it has no acknowledgement for (same id).
+struct Client {
+    urls: Vec<String>,
+    token: String,
+    agent: String,
+    ws: Option<WsClient>,
+    session: Option<String>,
+    last_seq: i64,
+    tally: Tally,
+}
+
+impl Client {
+    async fn connect(&mut self) {
+        for attempt in 0.. {
+            let url = &self.urls[attempt % self.urls.len()];
+            if let Some(mut ws) = WsClient::connect_or_none(url).await
+                && ws
+                    .try_send_json(&json!({"type": "auth", "payload": {"token": self.token}}))
+                    .await
+                && let Ok(WsEvent::Json(ok)) =
+                    tokio::time::timeout(Duration::from_secs(5), ws.next_event(WAIT)).await
+                && ok["type"] == "auth_ok"
+            {
+                if let Some(session) = &self.session {
+                    let resume = json!({"type": "resume", "payload": {"session_id": session, "last_seq": self.last_seq}});
+                    if !ws.try_send_json(&resume).await {
+                        continue;
+                    }
+                }
+                self.ws = Some(ws);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(attempt < 300, "no relay accepts the client");
+        }
+    }
+
+    /// Handles one frame; returns the client id of a stored user message.
+    fn take(&mut self, frame: &Value) -> Option<String> {
+        if frame["type"] != "chat" {
+            return None;
+        }
+        let seq = frame["seq"].as_i64().unwrap();
+        let role = frame["payload"]["role"].as_str().unwrap_or_default();
+        let id = frame["id"].as_str().unwrap_or_default().to_owned();
+        self.session = frame["payload"]["session_id"].as_str().map(str::to_owned);
+        if seq <= self.last_seq {
+            // Only a re-sent message's confirmation may repeat a seq.
+            if !(role == "user" && self.tally.resent.contains(&id)) {
+                eprintln!("duplicate after seq {}: {frame}", self.last_seq);
+                self.tally.duplicates += 1;
+            }
+            return (role == "user").then_some(id);
+        }
+        if seq != self.last_seq + 1 {
+            self.tally.gaps += 1;
+        }
+        self.last_seq = seq;
+        if role == "agent" && !self.tally.replies.insert(id.clone()) {
+            self.tally.duplicates += 1;
+        }
+        (role == "user").then_some(id)
+    }
+
+    /// The next frame, or `None` when the socket died (then reconnected).
+    async fn next(&mut self) -> Option<Value> {
+        let ws = self.ws.as_mut().expect("connected");
+        match tokio::time::timeout(Duration::from_secs(20), ws.next_event(WAIT)).await {
+            Ok(WsEvent::Json(frame)) => Some(frame),
+            _ => {
+                self.tally.reconnects += 1;
+                self.ws = None;
+                self.connect().await;
+                None
+            }
+        }
+    }
+
+    async fn chat(mut self, user: usize, messages: usize, pace: Duration) -> Tally {
+        self.connect().await;
+        for i in 0..messages {
+            let id = format!("u{user}-m{i}");
+            let frame = json!({"type": "chat", "id": id, "payload": {"agent_id": self.agent, "content": format!("message {i}")}});
+            'send: loop {
+                if !self.ws.as_mut().unwrap().try_send_json(&frame).await {
+                    self.ws = None;
+                    self.tally.reconnects += 1;
+                    self.connect().await;
+                    self.tally.resent.insert(id.clone());
+                    continue;
+                }
+                loop {
+                    let Some(reply) = self.next().await else {
+                        self.tally.resent.insert(id.clone());
+                        continue 'send;
+                    };
+                    if self.take(&reply).as_deref() == Some(id.as_str()) {
+                        break 'send;
+                    }
+                }
+            }
+            self.tally.sent += 1;
+            tokio::time::sleep(pace).await;
+        }
+        let deadline = Instant::now() + WAIT;
+        while self.tally.replies.len() < messages {
+            assert!(
+                Instant::now() < deadline,
+                "replies missing: {:?}",
+                self.tally
+            );
+            if let Some(frame) = self.next().await {
+                self.take(&frame);
+            }
+        }
+        self.tally
+    }
+}
+
+async fn assigned_user(
+    api: &TestApi,
+    admin: &Session,
+    agent: &str,
+    board: &str,
+    n: usize,
+) -> String {
+    let name = format!("user-{n}");
+    let id = api
+        .create(
+            &admin.token,
+            "/api/v1/h5/users",
+            json!({"username": name, "password": "h5-password-1"}),
+            "id",
+        )
+        .await;
+    api.post(
+        Some(&admin.token),
+        &format!("/api/v1/h5/users/{id}/assign"),
+        json!({"agent_id": agent, "board_id": board}),
+    )
+    .await
+    .expect(200);
+    let login = api
+        .post(None, "/api/v1/h5/auth/login", json!({"organization_id": admin.org_id.unwrap(), "username": name, "password": "h5-password-1"}))
+        .await
+        .expect(200);
+    login.body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_relay_loses_and_duplicates_nothing() {
+    let users = env_usize("MC_FAILOVER_USERS", 6);
+    let messages = env_usize("MC_FAILOVER_MESSAGES", 12);
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("failover").await;
+    let token = api.registration_token(&admin).await;
+    let registered = api
+        .post(None, "/api/v1/gateway-registry/register",
+            json!({"organization_id": admin.org_id.unwrap(), "registration_token": token, "name": "office"}))
+        .await
+        .expect(200);
+    let gateway = registered.body["gateway_id"].as_str().unwrap().to_owned();
+    let relay_token = registered.body["relay_token"].as_str().unwrap().to_owned();
+    let agent = api
+        .create(
+            &admin.token,
+            "/api/v1/agents",
+            json!({"name": "Main", "gateway_id": gateway, "openclaw_agent_id": "main"}),
+            "id",
+        )
+        .await;
+    let board = api
+        .create(
+            &admin.token,
+            "/api/v1/boards",
+            json!({"name": "Chat"}),
+            "id",
+        )
+        .await;
+
+    // Relay B (survivor) in-process, holding the gateway; relay A a process to kill.
+    let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
+    config.api_url = api.url("");
+    config.ws.messages_per_second = 1000;
+    let relay_b = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
+    relay_b.wait_ready().await;
+    let port_a = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut relay_a = relay_process(&api, port_a);
+    let client = mc_testkit::http_client();
+    eventually(Duration::from_secs(30), "relay A ready", || async {
+        let ok = client
+            .get(format!("http://127.0.0.1:{port_a}/readyz"))
+            .send()
+            .await;
+        ok.is_ok_and(|r| r.status().is_success()).then_some(())
+    })
+    .await;
+    let mut gw = WsClient::connect(&relay_b.ws_url(&format!("/ws/gateway/{gateway}/relay"))).await;
+    gw.send_json(&json!({"type": "auth", "payload": {"relay_token": relay_token}}))
+        .await;
+    assert_eq!(gw.next_json(WAIT).await["type"], "auth_ok");
+    tokio::spawn(scripted_gateway(gw));
+
+    let url_a = format!("ws://127.0.0.1:{port_a}/ws/h5/chat");
+    let url_b = relay_b.ws_url("/ws/h5/chat");
+    let progress = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for n in 0..users {
+        let token = assigned_user(&api, &admin, &agent, &board, n).await;
+        // Half start on A (then move to B), half on B.
+        let urls = if n % 2 == 0 {
+            vec![url_a.clone(), url_b.clone()]
+        } else {
+            vec![url_b.clone(), url_a.clone()]
+        };
+        let client = Client {
+            urls,
+            token,
+            agent: agent.clone(),
+            ws: None,
+            session: None,
+            last_seq: 0,
+            tally: Tally::default(),
+        };
+        let progress = progress.clone();
+        clients.push(tokio::spawn(async move {
+            let tally = client.chat(n, messages, Duration::from_millis(20)).await;
+            progress.fetch_add(1, Ordering::Relaxed);
+            tally
+        }));
+    }
+    // Kill A with SIGKILL while the conversations are under way.
+    tokio::time::sleep(Duration::from_millis(20 * messages as u64 / 2)).await;
+    relay_a.kill().expect("SIGKILL relay A");
+    relay_a.wait().expect("reap relay A");
+
+    let (mut sent, mut received, mut duplicates, mut gaps, mut reconnects) = (0, 0, 0, 0, 0);
+    for client in clients {
+        let tally = client.await.expect("client finished");
+        assert_eq!(tally.sent, messages, "{tally:?}");
+        assert_eq!(
+            tally.replies.len(),
+            messages,
+            "one reply per message: {tally:?}"
+        );
+        sent += tally.sent;
+        received += tally.replies.len();
+        duplicates += tally.duplicates;
+        gaps += tally.gaps;
+        reconnects += tally.reconnects;
+    }
+    println!(
+        "failover: users {users}, sent {sent}, replies received {received}, duplicates {duplicates}, gaps {gaps}, reconnects {reconnects}"
+    );
+    assert_eq!(sent, received);
+    assert_eq!(duplicates, 0, "no client saw a message twice");
+    assert_eq!(gaps, 0, "no client missed a message");
+    assert!(
+        reconnects >= users / 2,
+        "the clients on A moved: {reconnects}"
+    );
+
+    // The database agrees: every session holds each message and reply exactly once.
+    let mut tx = mc_domain::db::begin_org(api.db.pool(), admin.org_id.unwrap())
+        .await
+        .unwrap();
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT role, count(*) FROM h5_chat_messages GROUP BY role ORDER BY role")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            ("agent".to_owned(), sent as i64),
+            ("user".to_owned(), sent as i64)
+        ]
+    );
+}
