@@ -4,6 +4,7 @@
 //! idempotent retries, history over REST, admin views, events, presence, limits and
 //! every kind of bad input.
 
+#[allow(dead_code)] // shared by the connector test binaries; this one uses part of it
 mod common;
 
 use common::run_api;

@@ -1,6 +1,8 @@
 //! `WS /ws/h5/chat`: end users chat with their assigned agents (seed 000 M4 protocol).
 //!
-//! Client frames: `auth {token}` (first; again later to swap in a refreshed token),
+//! Client frames: `auth {token, resume?: [{session_id, last_seq}]}` (first; again later to
+//! swap in a refreshed token; a reconnecting client resumes here so no live frame
+//! overtakes its catch-up),
 //! `chat {agent_id, content, session_id?}` with the client's message `id`,
 //! `resume {session_id, last_seq}` and `heartbeat`. Server frames: `auth_ok {user_id,
 //! assignments, sessions}` or `auth_error {reason}`; `chat` (a stored message, the user's
@@ -108,6 +110,10 @@ enum ClientFrame {
 #[serde(deny_unknown_fields)]
 struct AuthPayload {
     token: String,
+    /// Sessions to resume as part of connecting (session → last seq seen), so nothing
+    /// live overtakes the catch-up.
+    #[serde(default)]
+    resume: Vec<ResumePayload>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,8 +367,8 @@ impl Connection {
                     .entry(gateway)
                     .or_default()
                     .push(route.agent_id);
-                if !online.contains_key(&gateway) {
-                    online.insert(gateway, chat.gateway_online(gateway).await.unwrap_or(false));
+                if let std::collections::hash_map::Entry::Vacant(entry) = online.entry(gateway) {
+                    entry.insert(chat.gateway_online(gateway).await.unwrap_or(false));
                 }
             }
         }
@@ -395,6 +401,9 @@ impl Connection {
         .await?;
         if let Err(err) = chat.hub().connected(user.user_id).await {
             tracing::warn!(error = %err, "recording H5 presence failed");
+        }
+        for resume in payload.resume {
+            self.resume(&user, None, resume).await?;
         }
         let mut authed = Authed {
             user,

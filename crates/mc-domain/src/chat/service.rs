@@ -38,6 +38,9 @@ const MAX_CLIENT_ID: usize = 128;
 /// Messages read per page when a socket catches up.
 pub const CATCH_UP_PAGE: i64 = 500;
 
+/// A route and when it was read.
+type CachedRoute = (AgentRoute, Instant);
+
 /// Who a session belongs to (for routing a gateway's events).
 #[derive(Debug, Clone, Copy)]
 struct SessionOwner {
@@ -55,7 +58,7 @@ pub struct ChatService {
     hub: ChatHub,
     config: Arc<ChatConfig>,
     call_timeout: Duration,
-    routes: Arc<Mutex<HashMap<(H5UserId, AgentId), (AgentRoute, Instant)>>>,
+    routes: Arc<Mutex<HashMap<(H5UserId, AgentId), CachedRoute>>>,
     owners: Arc<Mutex<HashMap<ChatSessionId, SessionOwner>>>,
 }
 
