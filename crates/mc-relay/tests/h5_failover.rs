@@ -18,6 +18,8 @@ use mc_testkit::{
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -192,7 +194,13 @@ impl Client {
         }
     }
 
-    async fn chat(mut self, user: usize, messages: usize, pace: Duration) -> Tally {
+    async fn chat(
+        mut self,
+        user: usize,
+        messages: usize,
+        pace: Duration,
+        started: Arc<AtomicUsize>,
+    ) -> Tally {
         self.connect().await;
         for i in 0..messages {
             let id = format!("u{user}-m{i}");
@@ -216,6 +224,9 @@ impl Client {
                 }
             }
             self.tally.sent += 1;
+            if i == 0 {
+                started.fetch_add(1, Ordering::Relaxed);
+            }
             tokio::time::sleep(pace).await;
         }
         let deadline = Instant::now() + WAIT;
@@ -340,6 +351,7 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
     for n in 0..users {
         tokens.push(assigned_user(&api, &admin, &agent, &board, n).await);
     }
+    let started = Arc::new(AtomicUsize::new(0));
     // Everyone chats at once.
     for (n, token) in tokens.into_iter().enumerate() {
         // Half start on A (then move to B), half on B.
@@ -361,10 +373,15 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
             n,
             messages,
             Duration::from_millis(20),
+            started.clone(),
         )));
     }
-    // Kill A with SIGKILL while the conversations are under way.
-    tokio::time::sleep(Duration::from_millis(20 * messages as u64 / 2)).await;
+    // Kill A with SIGKILL once every conversation is under way.
+    eventually(WAIT, "every client has sent a message", || async {
+        (started.load(Ordering::Relaxed) == users).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     relay_a.kill().expect("SIGKILL relay A");
     relay_a.wait().expect("reap relay A");
 
