@@ -22,6 +22,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use mc_domain::Error;
 use mc_domain::agents::tunnel::TunnelRequest;
+use mc_domain::chat::GatewayChatEvent;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::AuthedGateway;
 use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, GatewayRouter, PRESENCE_TTL};
@@ -103,17 +104,17 @@ const CHAT_LANES: usize = 4;
 const CHAT_LANE_QUEUE: usize = 256;
 
 /// Tasks that route a gateway's `chat` events to H5 users (stored replies, deltas).
-struct ChatLanes(Vec<mpsc::Sender<Value>>);
+struct ChatLanes(Vec<mpsc::Sender<GatewayChatEvent>>);
 
 impl ChatLanes {
     fn start(state: &RelayState, gateway: &AuthedGateway) -> Self {
         let lanes = (0..CHAT_LANES)
             .map(|_| {
-                let (tx, mut rx) = mpsc::channel::<Value>(CHAT_LANE_QUEUE);
+                let (tx, mut rx) = mpsc::channel::<GatewayChatEvent>(CHAT_LANE_QUEUE);
                 let (chat, gateway) = (state.chat.clone(), gateway.clone());
                 tokio::spawn(async move {
-                    while let Some(frame) = rx.recv().await {
-                        if let Err(err) = chat.gateway_event(&gateway, &frame).await {
+                    while let Some(event) = rx.recv().await {
+                        if let Err(err) = chat.gateway_event(&gateway, event).await {
                             tracing::warn!(error = %err, "routing a gateway chat event failed");
                         }
                     }
@@ -124,12 +125,10 @@ impl ChatLanes {
         Self(lanes)
     }
 
-    async fn route(&self, frame: &Value) {
-        let key = frame["payload"]["sessionKey"].as_str().unwrap_or_default();
-        let lane = key.bytes().fold(0usize, |h, b| {
-            h.wrapping_mul(31).wrapping_add(usize::from(b))
-        }) % self.0.len();
-        let _ = self.0[lane].send(frame.clone()).await;
+    async fn route(&self, event: GatewayChatEvent) {
+        // UUIDv7: the low bits are random, so they spread sessions over the lanes.
+        let lane = (event.session_id.as_uuid().as_u128() % self.0.len() as u128) as usize;
+        let _ = self.0[lane].send(event).await;
     }
 }
 
@@ -394,8 +393,10 @@ impl GatewaySocket {
                         let calls = GatewayCalls { answers: &answers_tx, slots: &tunnel_slots };
                         self.serve_call(gateway, &f, calls).await?;
                     } else {
-                        if f["type"] == "event" && f["event"] == "chat" {
-                            chat_lanes.route(&f).await;
+                        if f["type"] == "event"
+                            && let Some(event) = GatewayChatEvent::parse(&f)
+                        {
+                            chat_lanes.route(event).await;
                         }
                         self.handle(gateway, f).await?;
                     }

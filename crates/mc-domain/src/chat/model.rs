@@ -205,3 +205,113 @@ pub struct GatewayLive {
     /// Active H5 chat sessions on the gateway, most recent activity first.
     pub chat_sessions: Vec<GatewayChatSession>,
 }
+
+/// How a gateway run's `chat` event ends (or that it is still streaming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Part of the reply.
+    Delta,
+    /// The reply is complete.
+    Final,
+    /// The run was aborted.
+    Aborted,
+    /// The run failed.
+    Error,
+}
+
+/// A gateway `chat` event of an H5 session, read once from its frame so only what chat
+/// needs travels on (events of other sessions are not ours and never get this far).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayChatEvent {
+    /// The H5 session (from the session key `…:h5-{id}`).
+    pub session_id: ChatSessionId,
+    /// The gateway run.
+    pub run_id: String,
+    /// Delta or how the run ended.
+    pub state: RunState,
+    /// The new text of a delta.
+    pub delta: String,
+    /// All the text so far (the reply, for a final).
+    pub text: String,
+    /// The gateway's error message of a failed run.
+    pub error_message: Option<String>,
+}
+
+impl GatewayChatEvent {
+    /// Reads an OpenClaw `event` frame: `Some` for a `chat` event of an H5 session.
+    pub fn parse(frame: &serde_json::Value) -> Option<Self> {
+        if frame["event"] != "chat" {
+            return None;
+        }
+        let payload = &frame["payload"];
+        let session_id = payload["sessionKey"]
+            .as_str()
+            .and_then(super::service::session_of_key)?;
+        let run_id = payload["runId"]
+            .as_str()
+            .filter(|r| !r.is_empty())?
+            .to_owned();
+        let state = match payload["state"].as_str()? {
+            "delta" => RunState::Delta,
+            "final" => RunState::Final,
+            "aborted" => RunState::Aborted,
+            "error" => RunState::Error,
+            _ => return None,
+        };
+        Some(Self {
+            session_id,
+            run_id,
+            state,
+            delta: payload["deltaText"].as_str().unwrap_or_default().to_owned(),
+            text: message_text(&payload["message"]),
+            error_message: payload["errorMessage"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+/// The text of an OpenClaw message (`{content: [{type: "text", text}]}` or a string).
+fn message_text(message: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match message.get("content") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect(),
+        _ => message
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_chat_events_of_h5_sessions_are_read() {
+        let session = ChatSessionId::generate();
+        let frame = |key: &str, state: &str| {
+            json!({"type": "event", "event": "chat", "payload": {
+                "runId": "r1", "sessionKey": key, "state": state, "deltaText": "lo",
+                "message": {"role": "assistant", "content": [
+                    {"type": "text", "text": "hel"}, {"type": "toolCall"}, {"type": "text", "text": "lo"}]},
+            }})
+        };
+        let key = format!("agent:main:h5-{session}");
+        let event = GatewayChatEvent::parse(&frame(&key, "final")).unwrap();
+        assert_eq!(event.session_id, session);
+        assert_eq!(event.state, RunState::Final);
+        assert_eq!(event.text, "hello");
+        assert_eq!(event.delta, "lo");
+        assert!(GatewayChatEvent::parse(&frame("agent:main:main", "final")).is_none());
+        assert!(GatewayChatEvent::parse(&frame(&key, "thinking")).is_none());
+        let mut other = frame(&key, "delta");
+        other["event"] = json!("agent");
+        assert!(GatewayChatEvent::parse(&other).is_none());
+    }
+}

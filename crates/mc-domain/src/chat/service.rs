@@ -8,8 +8,8 @@
 
 use super::live::ChatHub;
 use super::model::{
-    Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatRole, ChatSession, GatewayChatSession,
-    GatewayLive, H5UserLive, MessageStatus, SendChat,
+    Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatRole, ChatSession, GatewayChatEvent,
+    GatewayChatSession, GatewayLive, H5UserLive, MessageStatus, RunState, SendChat,
 };
 use super::repo::{self, NewMessage};
 use crate::config::ChatConfig;
@@ -23,7 +23,7 @@ use crate::ids::{AgentId, ChatSessionId, GatewayId, H5UserId, OrgId};
 use crate::pagination::{Page, PageParams, TimeKey};
 use crate::{db, identity};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,12 +41,26 @@ pub const CATCH_UP_PAGE: i64 = 500;
 /// A route and when it was read.
 type CachedRoute = (AgentRoute, Instant);
 
-/// Who a session belongs to (for routing a gateway's events).
-#[derive(Debug, Clone, Copy)]
+/// What a session's events and deliveries name (cached for routing a gateway's events).
+#[derive(Debug, Clone)]
 struct SessionOwner {
+    session: ChatSessionId,
     user: H5UserId,
     agent: AgentId,
+    agent_name: String,
     gateway: GatewayId,
+}
+
+impl From<&ChatSession> for SessionOwner {
+    fn from(s: &ChatSession) -> Self {
+        Self {
+            session: s.id,
+            user: s.h5_user_id,
+            agent: s.agent_id,
+            agent_name: s.agent_name.clone(),
+            gateway: s.gateway_id,
+        }
+    }
 }
 
 /// See the module documentation. Cheap to clone.
@@ -97,24 +111,6 @@ pub fn session_key(openclaw_agent_id: &str, session: ChatSessionId) -> String {
 /// The H5 session a gateway session key belongs to, if it is one of ours.
 pub fn session_of_key(key: &str) -> Option<ChatSessionId> {
     key.rsplit_once(":h5-")?.1.parse().ok()
-}
-
-/// The text of an OpenClaw message (`{content: [{type: "text", text}]}` or a string).
-fn message_text(message: &Value) -> String {
-    match message.get("content") {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|p| p["type"] == "text")
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => message
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-    }
 }
 
 impl ChatService {
@@ -177,14 +173,7 @@ impl ChatService {
         if owners.len() >= CACHE_LIMIT {
             owners.clear();
         }
-        owners.insert(
-            session.id,
-            SessionOwner {
-                user: session.h5_user_id,
-                agent: session.agent_id,
-                gateway: session.gateway_id,
-            },
-        );
+        owners.insert(session.id, SessionOwner::from(session));
     }
 
     /// Validates and stores a user message (see the module documentation); a retry with
@@ -249,7 +238,11 @@ impl ChatService {
                 &mut tx,
                 user.org_id,
                 &h5_actor(user.user_id),
-                vec![self.message_event("chat.message_sent", &session, &message)],
+                vec![self.message_event(
+                    "chat.message_sent",
+                    &SessionOwner::from(&session),
+                    &message,
+                )],
             )
             .await?;
         }
@@ -335,11 +328,11 @@ impl ChatService {
         Ok(session)
     }
 
-    fn message_event(&self, kind: &str, session: &ChatSession, message: &ChatMessage) -> NewEvent {
+    fn message_event(&self, kind: &str, session: &SessionOwner, message: &ChatMessage) -> NewEvent {
         let mut payload = json!({
-            "session_id": session.id,
-            "h5_user_id": session.h5_user_id,
-            "gateway_id": session.gateway_id,
+            "session_id": session.session,
+            "h5_user_id": session.user,
+            "gateway_id": session.gateway,
             "message_id": message.id,
             "seq": message.seq,
             "status": message.status,
@@ -353,7 +346,7 @@ impl ChatService {
         }
         NewEvent {
             payload,
-            ..NewEvent::new(kind).agent(Some(session.agent_id))
+            ..NewEvent::new(kind).agent(Some(session.agent))
         }
     }
 
@@ -487,56 +480,47 @@ impl ChatService {
         Ok(())
     }
 
-    /// Handles a gateway `event` frame: `chat` events of H5 sessions on this gateway are
-    /// routed to their user (others are not ours and are ignored).
-    pub async fn gateway_event(&self, gateway: &AuthedGateway, frame: &Value) -> Result<()> {
-        if frame["event"] != "chat" {
-            return Ok(());
-        }
-        let payload = &frame["payload"];
-        let Some(session_id) = payload["sessionKey"].as_str().and_then(session_of_key) else {
-            return Ok(());
-        };
-        let Some(run) = payload["runId"].as_str().filter(|r| !r.is_empty()) else {
-            return Ok(());
-        };
-        let owner = self.owner(gateway, session_id).await?;
+    /// Routes a gateway's `chat` event of an H5 session to its user: a delta straight to
+    /// the user's sockets, a final (or error, or abort) stored once per run and then
+    /// announced. Events for sessions that do not run on this gateway are ignored.
+    pub async fn gateway_event(
+        &self,
+        gateway: &AuthedGateway,
+        event: GatewayChatEvent,
+    ) -> Result<()> {
+        let owner = self.owner(gateway, event.session_id).await?;
         // A gateway speaks only for sessions that run on it.
         let Some(owner) = owner.filter(|o| o.gateway == gateway.id) else {
-            tracing::debug!(%session_id, gateway = %gateway.id, "chat event for a session not on this gateway");
+            tracing::debug!(session_id = %event.session_id, gateway = %gateway.id, "chat event for a session not on this gateway");
             return Ok(());
         };
-        let text = message_text(&payload["message"]);
-        let status = match payload["state"].as_str().unwrap_or_default() {
-            "delta" => {
-                let delta = payload["deltaText"].as_str().unwrap_or_default().to_owned();
+        let status = match event.state {
+            RunState::Delta => {
                 let delivery = ChatDelivery::Delta {
-                    session_id,
+                    session_id: event.session_id,
                     agent_id: owner.agent,
-                    run_id: run.to_owned(),
-                    delta,
-                    content: text,
+                    run_id: event.run_id,
+                    delta: event.delta,
+                    content: event.text,
                 };
                 self.announce(owner.user, &delivery).await;
                 return Ok(());
             }
-            "final" => MessageStatus::Completed,
-            "aborted" => MessageStatus::Aborted,
-            "error" => MessageStatus::Error,
-            _ => return Ok(()),
+            RunState::Final => MessageStatus::Completed,
+            RunState::Aborted => MessageStatus::Aborted,
+            RunState::Error => MessageStatus::Error,
         };
-        let content = match status {
-            MessageStatus::Error if text.is_empty() => payload["errorMessage"]
-                .as_str()
-                .unwrap_or("the agent failed to answer")
-                .to_owned(),
-            _ => text,
+        let content = match (status, event.error_message) {
+            (MessageStatus::Error, Some(error)) if event.text.is_empty() => error,
+            (MessageStatus::Error, None) if event.text.is_empty() => {
+                "the agent failed to answer".to_owned()
+            }
+            _ => event.text,
         };
         self.store_reply(
             gateway.organization_id,
-            owner,
-            session_id,
-            run,
+            &owner,
+            &event.run_id,
             &content,
             status,
         )
@@ -549,26 +533,21 @@ impl ChatService {
         session: ChatSessionId,
     ) -> Result<Option<SessionOwner>> {
         if let Some(owner) = self.owners.lock().expect("owners lock").get(&session) {
-            return Ok(Some(*owner));
+            return Ok(Some(owner.clone()));
         }
         let mut tx = db::begin_org(&self.pool, gateway.organization_id).await?;
         let found = repo::get_session(&mut *tx, session).await?;
         tx.commit().await?;
         Ok(found.map(|s| {
             self.remember_owner(&s);
-            SessionOwner {
-                user: s.h5_user_id,
-                agent: s.agent_id,
-                gateway: s.gateway_id,
-            }
+            SessionOwner::from(&s)
         }))
     }
 
     async fn store_reply(
         &self,
         org: OrgId,
-        owner: SessionOwner,
-        session_id: ChatSessionId,
+        owner: &SessionOwner,
         run: &str,
         content: &str,
         status: MessageStatus,
@@ -578,7 +557,7 @@ impl ChatService {
         let Some((message, duplicate)) = repo::append(
             &mut *tx,
             NewMessage {
-                session: session_id,
+                session: owner.session,
                 role: ChatRole::Agent,
                 content,
                 client_message_id: &client_id,
@@ -594,21 +573,16 @@ impl ChatService {
             // A final replayed after a reconnect: stored and announced the first time.
             return Ok(());
         }
-        let session = repo::get_session(&mut *tx, session_id)
-            .await?
-            .ok_or(Error::NotFound {
-                resource: "chat session",
-            })?;
         let actor = Actor {
             kind: ActorKind::Agent,
             id: owner.agent.as_uuid(),
-            name: session.agent_name.clone(),
+            name: owner.agent_name.clone(),
         };
         let recorded = events::append(
             &mut tx,
             org,
             &actor,
-            vec![self.message_event("chat.reply_completed", &session, &message)],
+            vec![self.message_event("chat.reply_completed", owner, &message)],
         )
         .await?;
         tx.commit().await?;
