@@ -133,18 +133,22 @@ struct ResumePayload {
 }
 
 impl ClientFrame {
+    /// The frame, or the client's frame id (if readable) and what is wrong with it. Valid
+    /// frames are decoded once; only a bad one is looked at again to explain the error.
     fn parse(text: &str) -> Result<Self, (Option<String>, String)> {
+        let invalid = match serde_json::from_str::<Self>(text) {
+            Ok(frame) => return Ok(frame),
+            Err(err) => err,
+        };
         let value: Value =
             serde_json::from_str(text).map_err(|e| (None, format!("not JSON: {e}")))?;
         let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
-        match value.get("type").and_then(Value::as_str) {
-            None => return Err((id, "frames are JSON objects with a string type".into())),
-            Some(kind @ ("auth" | "chat" | "resume" | "heartbeat")) => {
-                let _ = kind;
-            }
-            Some(other) => return Err((id, format!("unknown frame type {other:?}"))),
-        }
-        serde_json::from_value(value).map_err(|e| (id, format!("invalid frame: {e}")))
+        let message = match value.get("type").and_then(Value::as_str) {
+            None => "frames are JSON objects with a string type".to_owned(),
+            Some("auth" | "chat" | "resume" | "heartbeat") => format!("invalid frame: {invalid}"),
+            Some(other) => format!("unknown frame type {other:?}"),
+        };
+        Err((id, message))
     }
 }
 
@@ -326,9 +330,17 @@ impl Connection {
                     .await;
             }
         };
-        // Checks the account too (suspended or deleted users are refused).
-        let detail = match self.state.identity.h5_me(&user).await {
-            Ok(detail) => detail,
+        // Listen before reading where each session stands, so nothing falls between.
+        let opened: mc_domain::Result<_> = async {
+            let messages = chat.hub().subscribe_user(user.user_id).await?;
+            let gateways = chat.hub().subscribe_gateways(user.org_id).await?;
+            // Refuses suspended or deleted accounts.
+            let opening = chat.open(&user).await?;
+            Ok((messages, gateways, opening))
+        }
+        .await;
+        let (mut messages, mut gateways, opening) = match opened {
+            Ok(opened) => opened,
             Err(Error::Forbidden(reason)) => {
                 return self
                     .auth_error(&reason, Close(CLOSE_FORBIDDEN, "forbidden"))
@@ -345,23 +357,13 @@ impl Connection {
                     .await;
             }
         };
-        // Listen before reading where each session stands, so nothing falls between.
-        let subscribed: mc_domain::Result<_> = async {
-            let messages = chat.hub().subscribe_user(user.user_id).await?;
-            let gateways = chat.hub().subscribe_gateways(user.org_id).await?;
-            let seqs = chat.session_seqs(&user).await?;
-            let routes = chat.routes_of(&user).await?;
-            Ok((messages, gateways, seqs, routes))
-        }
-        .await;
-        let Ok((mut messages, mut gateways, seqs, routes)) = subscribed else {
-            return self
-                .auth_error("unavailable", Close(CLOSE_RESTART, "try again"))
-                .await;
-        };
-        self.delivered = seqs;
+        self.delivered = opening
+            .sessions
+            .iter()
+            .map(|c| (c.session_id, c.seq))
+            .collect();
         let mut online = HashMap::new();
-        for route in &routes {
+        for route in &opening.routes {
             if let Some(gateway) = route.gateway_id {
                 self.agents_on
                     .entry(gateway)
@@ -372,18 +374,15 @@ impl Connection {
                 }
             }
         }
-        let assignments: Vec<Value> = detail
-            .assignments
+        let assignments: Vec<Value> = opening
+            .routes
             .iter()
-            .map(|a| {
-                let gateway = routes
-                    .iter()
-                    .find(|r| r.agent_id == a.agent_id)
-                    .and_then(|r| r.gateway_id);
+            .map(|r| {
+                let online = r.gateway_id.and_then(|g| online.get(&g).copied());
                 json!({
-                    "agent_id": a.agent_id, "agent_name": a.agent_name,
-                    "board_id": a.board_id, "board_name": a.board_name,
-                    "online": gateway.and_then(|g| online.get(&g).copied()).unwrap_or(false),
+                    "agent_id": r.agent_id, "agent_name": r.agent_name,
+                    "board_id": r.board_id, "board_name": r.board_name,
+                    "online": online.unwrap_or(false),
                 })
             })
             .collect();
@@ -595,7 +594,8 @@ impl Connection {
             return self.send(frame).await;
         }
         self.delivered.insert(session.id, payload.last_seq);
-        self.catch_up(user, session.id, session.last_seq).await?;
+        self.catch_up(user, session.id, session.agent_id, session.last_seq)
+            .await?;
         let last = self
             .delivered
             .get(&session.id)
@@ -613,6 +613,7 @@ impl Connection {
         &mut self,
         user: &H5Context,
         session: ChatSessionId,
+        agent: AgentId,
         upto: i64,
     ) -> Result<(), Close> {
         loop {
@@ -630,13 +631,6 @@ impl Connection {
             let Some(last) = page.last().map(|m| m.seq) else {
                 return Ok(());
             };
-            let agent = self
-                .state
-                .chat
-                .own_session(user, session)
-                .await
-                .map(|s| s.agent_id)
-                .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
             for message in &page {
                 self.send(message_frame(agent, message)).await?;
                 self.note_finished(message);
@@ -647,15 +641,16 @@ impl Connection {
 
     /// After a lag or a transport reconnect: catch up every session that moved.
     async fn catch_up_all(&mut self, user: &H5Context) -> Result<(), Close> {
-        let seqs = self
+        let cursors = self
             .state
             .chat
-            .session_seqs(user)
+            .session_cursors(user)
             .await
             .map_err(|_| Close(CLOSE_RESTART, "unavailable; resume from your last seq"))?;
-        for (session, last) in seqs {
-            if self.delivered.get(&session).copied().unwrap_or(0) < last {
-                self.catch_up(user, session, last).await?;
+        for cursor in cursors {
+            if self.delivered.get(&cursor.session_id).copied().unwrap_or(0) < cursor.seq {
+                self.catch_up(user, cursor.session_id, cursor.agent_id, cursor.seq)
+                    .await?;
             }
         }
         Ok(())
@@ -685,7 +680,7 @@ impl Connection {
                 }
                 if message.seq > last + 1 {
                     // Published out of order or missed: the earlier ones are committed.
-                    self.catch_up(user, message.session_id, message.seq - 1)
+                    self.catch_up(user, message.session_id, *agent_id, message.seq - 1)
                         .await?;
                 }
                 self.send(message_frame(*agent_id, message)).await?;

@@ -1,6 +1,6 @@
 //! H5 chat records and what travels between relay instances.
 
-use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId, OrgId};
+use crate::ids::{AgentId, BoardId, ChatMessageId, ChatSessionId, GatewayId, H5UserId, OrgId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
@@ -107,6 +107,32 @@ pub struct AgentRoute {
     pub gateway_id: Option<GatewayId>,
     /// Its id inside the gateway.
     pub openclaw_agent_id: Option<String>,
+    /// The board of the assignment.
+    pub board_id: BoardId,
+    /// Its name.
+    pub board_name: String,
+}
+
+/// Where a session stands: its newest seq and its agent.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct SessionCursor {
+    /// Session.
+    #[sqlx(rename = "id")]
+    pub session_id: ChatSessionId,
+    /// Its agent.
+    pub agent_id: AgentId,
+    /// Its newest seq.
+    #[sqlx(rename = "last_seq")]
+    pub seq: i64,
+}
+
+/// What a chat socket starts from: the user's agents and where each session stands.
+#[derive(Debug, Clone)]
+pub struct ChatOpening {
+    /// The agents the user is assigned to.
+    pub routes: Vec<AgentRoute>,
+    /// The user's sessions.
+    pub sessions: Vec<SessionCursor>,
 }
 
 /// A stored user message and where it goes.

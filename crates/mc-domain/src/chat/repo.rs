@@ -1,7 +1,7 @@
 //! H5 chat persistence. Every function runs in the caller's organization-scoped
 //! transaction, so row-level security applies.
 
-use super::model::{AgentRoute, ChatMessage, ChatRole, ChatSession, MessageStatus};
+use super::model::{AgentRoute, ChatMessage, ChatRole, ChatSession, MessageStatus, SessionCursor};
 use crate::error::Result;
 use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId};
 use chrono::{DateTime, Utc};
@@ -20,6 +20,8 @@ struct RouteRow {
     name: String,
     gateway_id: Option<GatewayId>,
     openclaw_agent_id: Option<String>,
+    board_id: crate::ids::BoardId,
+    board_name: String,
 }
 
 impl From<RouteRow> for AgentRoute {
@@ -30,12 +32,16 @@ impl From<RouteRow> for AgentRoute {
             agent_name: r.name,
             gateway_id: r.gateway_id,
             openclaw_agent_id: r.openclaw_agent_id,
+            board_id: r.board_id,
+            board_name: r.board_name,
         }
     }
 }
 
-const ROUTES: &str = "SELECT a.organization_id, a.id, a.name, a.gateway_id, a.openclaw_agent_id
-     FROM h5_user_agent_assignments x JOIN agents a ON a.id = x.agent_id
+const ROUTES: &str = "SELECT a.organization_id, a.id, a.name, a.gateway_id, a.openclaw_agent_id,
+            x.board_id, b.name AS board_name
+     FROM h5_user_agent_assignments x
+     JOIN agents a ON a.id = x.agent_id JOIN boards b ON b.id = x.board_id
      WHERE x.h5_user_id = $1";
 
 /// The agent `user` may talk to, with its gateway binding; `None` when the user is not
@@ -277,13 +283,13 @@ pub async fn sessions_of_user(
         .await?)
 }
 
-/// Every session's current seq for a user (the baseline of a new socket).
-pub async fn session_seqs(
+/// Where each of a user's sessions stands (the baseline of a new socket).
+pub async fn session_cursors(
     exec: impl PgExecutor<'_>,
     user: H5UserId,
-) -> Result<Vec<(ChatSessionId, i64)>> {
+) -> Result<Vec<SessionCursor>> {
     Ok(
-        sqlx::query_as("SELECT id, last_seq FROM h5_chat_sessions WHERE h5_user_id = $1")
+        sqlx::query_as("SELECT id, agent_id, last_seq FROM h5_chat_sessions WHERE h5_user_id = $1")
             .bind(user)
             .fetch_all(exec)
             .await?,

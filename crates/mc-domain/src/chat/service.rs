@@ -8,8 +8,9 @@
 
 use super::live::ChatHub;
 use super::model::{
-    Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatRole, ChatSession, GatewayChatEvent,
-    GatewayChatSession, GatewayLive, H5UserLive, MessageStatus, RunState, SendChat,
+    Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatOpening, ChatRole, ChatSession,
+    GatewayChatEvent, GatewayChatSession, GatewayLive, H5UserLive, MessageStatus, RunState,
+    SendChat, SessionCursor,
 };
 use super::repo::{self, NewMessage};
 use crate::config::ChatConfig;
@@ -598,25 +599,34 @@ impl ChatService {
         Ok(())
     }
 
-    /// Every agent the user is assigned to, with its gateway binding.
-    pub async fn routes_of(&self, user: &H5Context) -> Result<Vec<AgentRoute>> {
+    /// What a new chat socket starts from, read in one transaction: the account must be
+    /// active (`forbidden` when suspended, `unauthorized` when gone), then the user's
+    /// agents with their gateways and boards, and where each session stands.
+    pub async fn open(&self, user: &H5Context) -> Result<ChatOpening> {
         let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let account = identity::repo::get_h5_user(&mut *tx, user.user_id)
+            .await?
+            .ok_or_else(|| Error::Unauthorized("account no longer exists".into()))?;
+        if account.status != identity::model::H5UserStatus::Active {
+            return Err(Error::Forbidden("this account is suspended".into()));
+        }
         let routes = repo::assigned_routes(&mut *tx, user.user_id).await?;
+        let sessions = repo::session_cursors(&mut *tx, user.user_id).await?;
         tx.commit().await?;
-        Ok(routes)
+        Ok(ChatOpening { routes, sessions })
+    }
+
+    /// Where each of the user's sessions stands now.
+    pub async fn session_cursors(&self, user: &H5Context) -> Result<Vec<SessionCursor>> {
+        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let cursors = repo::session_cursors(&mut *tx, user.user_id).await?;
+        tx.commit().await?;
+        Ok(cursors)
     }
 
     /// Whether a relay holds the gateway's socket now.
     pub async fn gateway_online(&self, gateway: GatewayId) -> Result<bool> {
         Ok(self.router.presence(gateway).await?.is_some())
-    }
-
-    /// Every session's current seq for the user (where a new socket starts).
-    pub async fn session_seqs(&self, user: &H5Context) -> Result<HashMap<ChatSessionId, i64>> {
-        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
-        let seqs = repo::session_seqs(&mut *tx, user.user_id).await?;
-        tx.commit().await?;
-        Ok(seqs.into_iter().collect())
     }
 
     /// The user's own session (`not_found` for anyone else's).
