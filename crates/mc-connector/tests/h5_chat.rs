@@ -651,3 +651,58 @@ async fn connection_limit_and_heartbeat_timeout_are_enforced() {
     let (code, _) = first.expect_close(WAIT).await;
     assert_eq!(code, 4008);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_by_a_relay_that_died_before_sending_it_is_sent_by_the_sweep() {
+    use mc_domain::chat::{ChatHub, ChatService, SendChat};
+    use mc_domain::events::RedisEventBus;
+    use mc_domain::gateways::router::GatewayRouter;
+    use mc_domain::redis::RedisHandle;
+
+    let office = Office::open("h5-sweep").await;
+    let user = office.user("gina").await;
+    let (mut ws, _) = chat_socket(&office.relay, &user).await;
+    // A relay's chat service that stores the message and then "dies" before dispatching.
+    let redis = RedisHandle::new(&office.api.redis).unwrap();
+    let pool = mc_domain::db::pool(&office.api.db.config(), "sweep-test").unwrap();
+    let router = GatewayRouter::start(Some(redis.clone()), "sweep-test".to_owned())
+        .await
+        .unwrap();
+    let chat = ChatService::new(
+        pool,
+        Arc::new(RedisEventBus::new(redis.clone())),
+        router,
+        ChatHub::new(Some(redis), "sweep-test"),
+        Default::default(),
+        Duration::from_secs(5),
+    );
+    let ctx = mc_domain::identity::H5Context {
+        user_id: user.id.parse().unwrap(),
+        org_id: office.admin.org_id.unwrap(),
+        jti: uuid::Uuid::nil(),
+    };
+    let input = SendChat {
+        agent_id: office.agents[0].0.parse().unwrap(),
+        content: "left behind".to_owned(),
+        session_id: None,
+        client_message_id: Some("orphan".to_owned()),
+    };
+    chat.send(&ctx, input).await.unwrap();
+    let (stored, _) = next_message(&mut ws, "user").await;
+    assert_eq!(stored["seq"], 1);
+    assert_eq!(stored["payload"]["status"], "received");
+
+    // Too young to count as left behind: nothing is sent.
+    let (hour, two_hours) = (Duration::from_secs(3600), Duration::from_secs(7200));
+    assert_eq!(chat.resend_unsent(hour, two_hours).await.unwrap(), 0);
+    // Old enough: the sweep sends it, and the agent's reply reaches the user.
+    assert_eq!(chat.resend_unsent(Duration::ZERO, hour).await.unwrap(), 1);
+    let (reply, _) = next_message(&mut ws, "agent").await;
+    assert_eq!(reply["seq"], 2);
+    assert_eq!(
+        reply["payload"]["content"],
+        reply_for("Simulated agent 1", "left behind").as_str()
+    );
+    // Accepted now: the next sweep has nothing to do.
+    assert_eq!(chat.resend_unsent(Duration::ZERO, hour).await.unwrap(), 0);
+}

@@ -180,36 +180,69 @@ impl ChatHub {
 
     /// The user's open sockets on every instance.
     pub async fn presence(&self, user: H5UserId) -> Result<LiveConnections> {
-        let instances: std::collections::BTreeMap<String, u64> = match &self.redis {
+        let mut all = self.presence_of(&[user]).await?;
+        Ok(all.pop().unwrap_or(LiveConnections {
+            connections: 0,
+            instances: Default::default(),
+        }))
+    }
+
+    /// The open sockets of each of `users` (in order), in two Redis round trips.
+    pub async fn presence_of(&self, users: &[H5UserId]) -> Result<Vec<LiveConnections>> {
+        let counts: Vec<HashMap<String, i64>> = match &self.redis {
             Some(handle) => {
-                let mut conn = handle.conn();
-                let all: HashMap<String, i64> = redis::cmd("HGETALL")
-                    .arg(self.user_presence_key(user))
-                    .query_async(&mut conn)
-                    .await?;
-                let mut live = std::collections::BTreeMap::new();
-                for (instance, count) in all.into_iter().filter(|(_, n)| *n > 0) {
-                    // A crashed instance's counts stay in the hash while another instance
-                    // refreshes it; its own liveness key has expired.
-                    let alive: bool = redis::cmd("EXISTS")
-                        .arg(self.instance_key(&instance))
-                        .query_async(&mut conn)
-                        .await?;
-                    if alive {
-                        live.insert(instance, count.unsigned_abs());
-                    }
+                let mut pipe = redis::pipe();
+                for user in users {
+                    pipe.cmd("HGETALL").arg(self.user_presence_key(*user));
                 }
-                live
+                pipe.query_async(&mut handle.conn()).await?
             }
-            None => match self.local_connections(user) {
-                0 => Default::default(),
-                n => [(self.instance.to_string(), n)].into(),
-            },
+            None => users
+                .iter()
+                .map(|u| {
+                    let n = self.local_connections(*u);
+                    [(
+                        self.instance.to_string(),
+                        i64::try_from(n).unwrap_or(i64::MAX),
+                    )]
+                    .into()
+                })
+                .collect(),
         };
-        Ok(LiveConnections {
-            connections: instances.values().sum(),
-            instances,
-        })
+        let mut instances: Vec<&String> = counts.iter().flat_map(HashMap::keys).collect();
+        instances.sort();
+        instances.dedup();
+        // A crashed instance's counts stay in a hash while another instance refreshes it;
+        // its own liveness key has expired.
+        let alive: Vec<bool> = match &self.redis {
+            Some(handle) if !instances.is_empty() => {
+                let mut pipe = redis::pipe();
+                for instance in &instances {
+                    pipe.cmd("EXISTS").arg(self.instance_key(instance));
+                }
+                pipe.query_async(&mut handle.conn()).await?
+            }
+            _ => vec![true; instances.len()],
+        };
+        let alive: std::collections::HashSet<&String> = instances
+            .into_iter()
+            .zip(alive)
+            .filter_map(|(i, a)| a.then_some(i))
+            .collect();
+        Ok(counts
+            .iter()
+            .map(|per_instance| {
+                let instances: std::collections::BTreeMap<String, u64> = per_instance
+                    .iter()
+                    .filter(|(i, n)| **n > 0 && alive.contains(i))
+                    .map(|(i, n)| (i.clone(), n.unsigned_abs()))
+                    .collect();
+                LiveConnections {
+                    connections: instances.values().sum(),
+                    instances,
+                }
+            })
+            .collect())
     }
 
     /// Keeps this instance's presence entries alive (rewriting the counts, so a write

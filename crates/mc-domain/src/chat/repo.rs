@@ -314,16 +314,14 @@ pub async fn sessions_on_gateway(
         .await?)
 }
 
-/// A user message no gateway has accepted yet, with what it takes to send it again.
+/// A user message no gateway has accepted yet.
 #[derive(Debug, FromRow)]
 pub struct Unsent {
     /// Organization.
     pub organization_id: crate::ids::OrgId,
-    /// Its session (with gateway and session key).
+    /// The message (its id is the gateway's idempotency key).
     #[sqlx(flatten)]
-    pub session: ChatSession,
-    /// The message id (the gateway's idempotency key).
-    pub message_id: ChatMessageId,
+    pub message: ChatMessage,
 }
 
 /// User messages still `received` (never accepted by a gateway) stored between `older`
@@ -335,12 +333,9 @@ pub async fn unsent_messages(
     limit: i64,
 ) -> Result<Vec<Unsent>> {
     let sql = format!(
-        "SELECT m.organization_id, m.id AS message_id, {SESSION_COLUMNS}
-         FROM h5_chat_messages m
-         JOIN h5_chat_sessions s ON s.id = m.session_id
-         JOIN agents a ON a.id = s.agent_id
-         WHERE m.status = 'received' AND m.created_at < now() - $1 AND m.created_at > now() - $2
-         ORDER BY m.created_at LIMIT $3"
+        "SELECT organization_id, {MESSAGE_COLUMNS} FROM h5_chat_messages
+         WHERE status = 'received' AND created_at < now() - $1 AND created_at > now() - $2
+         ORDER BY created_at LIMIT $3"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(newer)
@@ -350,14 +345,17 @@ pub async fn unsent_messages(
         .await?)
 }
 
-/// One message.
-pub async fn get_message(
+/// The sessions with these ids.
+pub async fn sessions_by_id(
     exec: impl PgExecutor<'_>,
-    id: ChatMessageId,
-) -> Result<Option<ChatMessage>> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM h5_chat_messages WHERE id = $1");
+    ids: &[ChatSessionId],
+) -> Result<Vec<ChatSession>> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM h5_chat_sessions s JOIN agents a ON a.id = s.agent_id
+         WHERE s.id = ANY($1)"
+    );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(exec)
+        .bind(ids)
+        .fetch_all(exec)
         .await?)
 }

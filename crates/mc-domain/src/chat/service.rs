@@ -437,13 +437,20 @@ impl ChatService {
         let mut tx = db::begin_system(&self.pool).await?;
         let unsent =
             repo::unsent_messages(&mut *tx, to_chrono(settle), to_chrono(give_up), 200).await?;
-        let mut retries = Vec::with_capacity(unsent.len());
-        for row in unsent {
-            if let Some(message) = repo::get_message(&mut *tx, row.message_id).await? {
-                retries.push((row.organization_id, row.session, message));
-            }
-        }
+        let ids: Vec<ChatSessionId> = unsent.iter().map(|u| u.message.session_id).collect();
+        let sessions: HashMap<ChatSessionId, ChatSession> = repo::sessions_by_id(&mut *tx, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
         tx.commit().await?;
+        let retries: Vec<_> = unsent
+            .into_iter()
+            .filter_map(|u| {
+                let session = sessions.get(&u.message.session_id)?.clone();
+                Some((u.organization_id, session, u.message))
+            })
+            .collect();
         let count = retries.len();
         futures::future::join_all(
             retries
@@ -745,14 +752,16 @@ impl ChatService {
         let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
         let sessions = repo::sessions_on_gateway(&mut *tx, gateway, 100).await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(sessions.len());
-        for session in sessions {
-            let live = self.hub.presence(session.h5_user_id).await?;
-            out.push(GatewayChatSession {
+        let users: Vec<H5UserId> = sessions.iter().map(|s| s.h5_user_id).collect();
+        let live = self.hub.presence_of(&users).await?;
+        let out = sessions
+            .into_iter()
+            .zip(live)
+            .map(|(session, live)| GatewayChatSession {
                 session,
                 user_connections: live.connections,
-            });
-        }
+            })
+            .collect();
         Ok(GatewayLive {
             relay_connections,
             chat_sessions: out,
