@@ -189,6 +189,10 @@ impl ChatHub {
 
     /// The open sockets of each of `users` (in order), in two Redis round trips.
     pub async fn presence_of(&self, users: &[H5UserId]) -> Result<Vec<LiveConnections>> {
+        if users.is_empty() {
+            // An empty pipeline is not a valid Redis request.
+            return Ok(Vec::new());
+        }
         let counts: Vec<HashMap<String, i64>> = match &self.redis {
             Some(handle) => {
                 let mut pipe = redis::pipe();
