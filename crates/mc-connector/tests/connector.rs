@@ -5,14 +5,13 @@
 
 mod common;
 
-use common::{reply_of, run_api};
+use common::{connector_config, reply_of, run_api};
 use mc_connector::backend::Backend;
 use mc_connector::backend::simulated::{Simulated, reply_for};
-use mc_connector::config::ConnectorConfig;
 use mc_domain::gateways::router::{CallOutcome, GatewayRouter};
 use mc_domain::redis::RedisHandle;
-use mc_testkit::api::{Session, TestApi};
-use mc_testkit::{Spawned, TcpProxy, common_config, eventually, relay_config, spawn_service_on};
+use mc_testkit::api::TestApi;
+use mc_testkit::{Spawned, TcpProxy, eventually, spawn_service_on};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,36 +21,10 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn relay_on(api: &TestApi, addr: SocketAddr) -> Spawned {
-    let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
-    config.api_url = api.url("");
+    let config = api.relay_config();
     let relay = spawn_service_on(addr, move |l, s| mc_relay::run(config, l, s)).await;
     relay.wait_ready().await;
     relay
-}
-
-fn connector_config(
-    api: &TestApi,
-    admin: &Session,
-    token: &str,
-    relay: &str,
-    dir: &std::path::Path,
-) -> ConnectorConfig {
-    ConnectorConfig {
-        api_server: api.url(""),
-        organization_id: admin.org_id.unwrap().to_string(),
-        registration_token: Some(token.to_owned()),
-        relay_url: Some(relay.to_owned()),
-        name: "office-sim".to_owned(),
-        workspace_root: Some("/opt/openclaw/workspace".to_owned()),
-        reconnect_max_retries: None,
-        reconnect_base: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(400),
-        heartbeat_interval: Duration::from_secs(1),
-        openclaw_url: "ws://127.0.0.1:18789".to_owned(),
-        openclaw_token: None,
-        state_dir: dir.to_owned(),
-        proxy_addr: "127.0.0.1:0".parse().unwrap(),
-    }
 }
 
 async fn wait_connected(running: &mut mc_connector::Running, up: bool) {

@@ -4,16 +4,14 @@
 //! idempotent retries, history over REST, admin views, events, presence, limits and
 //! every kind of bad input.
 
-#[allow(dead_code)] // shared by the connector test binaries; this one uses part of it
 mod common;
 
-use common::run_api;
+use common::{connector_config, run_api};
 use mc_connector::backend::Backend;
 use mc_connector::backend::simulated::{Simulated, reply_for};
-use mc_connector::config::ConnectorConfig;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::ws::WsClient;
-use mc_testkit::{Spawned, common_config, eventually, relay_config, spawn_service};
+use mc_testkit::{Spawned, eventually, spawn_service};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,8 +40,7 @@ async fn relay_for(
     api: &TestApi,
     adjust: impl FnOnce(&mut mc_domain::config::RelayConfig),
 ) -> Spawned {
-    let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
-    config.api_url = api.url("");
+    let mut config = api.relay_config();
     adjust(&mut config);
     let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
     relay.wait_ready().await;
@@ -80,22 +77,8 @@ impl Office {
     async fn start_gateway(&mut self) {
         let token = self.api.registration_token(&self.admin).await;
         let dir = std::env::temp_dir().join(format!("mc-h5-{}", uuid::Uuid::new_v4()));
-        let config = ConnectorConfig {
-            api_server: self.api.url(""),
-            organization_id: self.admin.org_id.unwrap().to_string(),
-            registration_token: Some(token),
-            relay_url: Some(self.relay.ws_url("")),
-            name: "office-h5".to_owned(),
-            workspace_root: None,
-            reconnect_max_retries: None,
-            reconnect_base: Duration::from_millis(50),
-            reconnect_max: Duration::from_millis(400),
-            heartbeat_interval: Duration::from_secs(1),
-            openclaw_url: "ws://127.0.0.1:18789".to_owned(),
-            openclaw_token: None,
-            state_dir: dir,
-            proxy_addr: "127.0.0.1:0".parse().unwrap(),
-        };
+        let relay = self.relay.ws_url("");
+        let config = connector_config(&self.api, &self.admin, &token, &relay, &dir);
         let shutdown = CancellationToken::new();
         let backend = Backend::Simulated(Arc::new(Simulated::new(2)));
         let mut running = mc_connector::start(config, backend, shutdown.clone())

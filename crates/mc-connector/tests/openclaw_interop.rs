@@ -12,7 +12,7 @@ use mc_domain::gateways::router::{CallOutcome, GatewayRouter};
 use mc_domain::redis::RedisHandle;
 use mc_testkit::api::TestApi;
 use mc_testkit::netns::NetNs;
-use mc_testkit::{TcpProxy, common_config, relay_config, spawn_service_on};
+use mc_testkit::{TcpProxy, spawn_service_on};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -193,8 +193,7 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
         api.url("").trim_start_matches("http://").to_owned(),
     )
     .await;
-    let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
-    config.api_url = api.url("");
+    let config = api.relay_config();
     let relay = spawn_service_on(SocketAddr::from((office.host_addr, 0)), move |l, s| {
         mc_relay::run(config, l, s)
     })

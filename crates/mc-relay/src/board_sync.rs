@@ -40,11 +40,9 @@ pub async fn upgrade(
     let Ok(board) = board.parse::<BoardId>() else {
         return ApiError(Error::invalid_field("board_id", "must be a UUID")).into_response();
     };
-    let Some(slot) = state.connections.try_acquire() else {
-        return ApiError(Error::unavailable(
-            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
-        ))
-        .into_response();
+    let slot = match state.connections.acquire() {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
     };
     let limits = &state.config.ws;
     ws.read_buffer_size(4 * 1024)

@@ -49,11 +49,9 @@ pub async fn upgrade(
     let Ok(gateway) = gateway.parse::<GatewayId>() else {
         return ApiError(Error::invalid_field("gateway_id", "must be a UUID")).into_response();
     };
-    let Some(slot) = state.connections.try_acquire() else {
-        return ApiError(Error::unavailable(
-            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
-        ))
-        .into_response();
+    let slot = match state.connections.acquire() {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
     };
     // Gateways send whole chat histories and agent lists: 16 × the client frame limit.
     // The transport allows twice that, so an oversized frame still gets a clear error.

@@ -21,13 +21,12 @@ use crate::socket::{
 };
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use mc_domain::Error;
 use mc_domain::chat::{ChatDelivery, ChatMessage, GatewayPresence, SendChat};
 use mc_domain::fanout::{Delivery, Subscription};
 use mc_domain::identity::H5Context;
 use mc_domain::ids::{AgentId, ChatSessionId, GatewayId};
-use mc_web::ApiError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -45,11 +44,9 @@ const FINISHED_RUNS: usize = 32;
 
 /// Upgrades to the H5 chat socket.
 pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> Response {
-    let Some(slot) = state.connections.try_acquire() else {
-        return ApiError(Error::unavailable(
-            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
-        ))
-        .into_response();
+    let slot = match state.connections.acquire() {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
     };
     let limits = &state.config.ws;
     // Small buffers: an idle chat socket should cost a few KiB, not the 128 KiB defaults.

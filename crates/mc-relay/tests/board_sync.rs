@@ -1,22 +1,17 @@
 //! `WS /ws/board/{id}/sync` against real Postgres and Redis, with REST changes made
 //! through a real `mc-api`, across two relay instances.
 
+mod common;
+
+use common::run_api;
 use mc_domain::config::RelayConfig;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::ws::{WsClient, WsEvent};
-use mc_testkit::{Spawned, common_config, relay_config, spawn_service};
+use mc_testkit::{Spawned, spawn_service};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn run_api(
-    config: mc_domain::config::ApiConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(mc_api::run(config, listener, shutdown))
-}
 
 struct Stack {
     api: TestApi,
@@ -57,7 +52,7 @@ impl Stack {
     }
 
     async fn relay_with(&self, adjust: impl FnOnce(&mut RelayConfig)) -> Spawned {
-        let mut config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
+        let mut config = self.api.relay_config();
         adjust(&mut config);
         let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
         relay.wait_ready().await;

@@ -3,25 +3,20 @@
 //! replacement by a newer socket on another instance, timeouts, offline gateways and bad
 //! frames.
 
+mod common;
+
+use common::run_api;
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::router::{CallOutcome, Envelope, GatewayRouter};
 use mc_domain::ids::GatewayId;
 use mc_domain::redis::RedisHandle;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::ws::WsClient;
-use mc_testkit::{Spawned, common_config, relay_config, spawn_service};
+use mc_testkit::{Spawned, spawn_service};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn run_api(
-    config: mc_domain::config::ApiConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(mc_api::run(config, listener, shutdown))
-}
 
 struct Fleet {
     api: TestApi,
@@ -53,8 +48,7 @@ impl Fleet {
     }
 
     async fn relay(&self) -> Spawned {
-        let mut config = relay_config(common_config(self.api.db.config(), self.api.redis.clone()));
-        config.api_url = self.api.url("");
+        let config = self.api.relay_config();
         let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
         relay.wait_ready().await;
         relay

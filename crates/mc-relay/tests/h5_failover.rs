@@ -10,11 +10,12 @@
 // The tally line is the full-scale command's report; a duplicate is printed to be seen.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod common;
+
+use common::run_api;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::ws::{WsClient, WsEvent};
-use mc_testkit::{
-    TEST_H5_JWT_SECRET, TEST_JWT_SECRET, common_config, eventually, relay_config, spawn_service,
-};
+use mc_testkit::{TEST_H5_JWT_SECRET, TEST_JWT_SECRET, eventually, spawn_service};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -23,14 +24,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn run_api(
-    config: mc_domain::config::ApiConfig,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> futures::future::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(mc_api::run(config, listener, shutdown))
-}
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -318,8 +311,7 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
         .await;
 
     // Relay B (survivor) in-process, holding the gateway; relay A a process to kill.
-    let mut config = relay_config(common_config(api.db.config(), api.redis.clone()));
-    config.api_url = api.url("");
+    let mut config = api.relay_config();
     config.ws.messages_per_second = 1000;
     let relay_b = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
     relay_b.wait_ready().await;

@@ -130,6 +130,15 @@ impl TestApi {
         self.svc.url(path)
     }
 
+    /// Settings for a relay beside this API: its database and Redis, and its address for
+    /// tunnelled agent calls.
+    pub fn relay_config(&self) -> mc_domain::config::RelayConfig {
+        let mut config =
+            crate::relay_config(crate::common_config(self.db.config(), self.redis.clone()));
+        config.api_url = self.url("");
+        config
+    }
+
     /// POSTs `body` to `path` as `token`, expects 201, and returns the answer's string
     /// `field` (an id, a token, a secret).
     pub async fn create(&self, token: &str, path: &str, body: Value, field: &str) -> String {

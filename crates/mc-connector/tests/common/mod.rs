@@ -1,4 +1,8 @@
-//! What the connector's integration tests share: the API as a spawnable service.
+//! What the connector's integration tests share: the API as a spawnable service, connector
+//! settings, reading a streamed reply.
+
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use tokio_util::sync::CancellationToken;
 
@@ -63,5 +67,32 @@ pub async fn reply_of(
             Some("error" | "aborted") => panic!("the run failed: {frame}"),
             _ => {}
         }
+    }
+}
+
+/// Settings of a connector registering with `api` in `admin`'s organization and holding
+/// its relay socket at `relay` (a `ws://` base URL), with its state in `dir`.
+pub fn connector_config(
+    api: &mc_testkit::api::TestApi,
+    admin: &mc_testkit::api::Session,
+    token: &str,
+    relay: &str,
+    dir: &std::path::Path,
+) -> mc_connector::config::ConnectorConfig {
+    mc_connector::config::ConnectorConfig {
+        api_server: api.url(""),
+        organization_id: admin.org_id.unwrap().to_string(),
+        registration_token: Some(token.to_owned()),
+        relay_url: Some(relay.to_owned()),
+        name: "office-sim".to_owned(),
+        workspace_root: Some("/opt/openclaw/workspace".to_owned()),
+        reconnect_max_retries: None,
+        reconnect_base: std::time::Duration::from_millis(50),
+        reconnect_max: std::time::Duration::from_millis(400),
+        heartbeat_interval: std::time::Duration::from_secs(1),
+        openclaw_url: "ws://127.0.0.1:18789".to_owned(),
+        openclaw_token: None,
+        state_dir: dir.to_owned(),
+        proxy_addr: "127.0.0.1:0".parse().unwrap(),
     }
 }
