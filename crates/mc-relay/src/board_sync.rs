@@ -40,9 +40,8 @@ pub async fn upgrade(
     let Ok(board) = board.parse::<BoardId>() else {
         return ApiError(Error::invalid_field("board_id", "must be a UUID")).into_response();
     };
-    let slot = match state.connections.acquire() {
-        Ok(slot) => slot,
-        Err(refused) => return refused,
+    let Some(slot) = state.connections.try_acquire() else {
+        return crate::ConnectionSlots::refusal();
     };
     let limits = &state.config.ws;
     ws.read_buffer_size(4 * 1024)

@@ -49,9 +49,8 @@ pub async fn upgrade(
     let Ok(gateway) = gateway.parse::<GatewayId>() else {
         return ApiError(Error::invalid_field("gateway_id", "must be a UUID")).into_response();
     };
-    let slot = match state.connections.acquire() {
-        Ok(slot) => slot,
-        Err(refused) => return refused,
+    let Some(slot) = state.connections.try_acquire() else {
+        return crate::ConnectionSlots::refusal();
     };
     // Gateways send whole chat histories and agent lists: 16 × the client frame limit.
     // The transport allows twice that, so an oversized frame still gets a clear error.

@@ -44,9 +44,8 @@ const FINISHED_RUNS: usize = 32;
 
 /// Upgrades to the H5 chat socket.
 pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> Response {
-    let slot = match state.connections.acquire() {
-        Ok(slot) => slot,
-        Err(refused) => return refused,
+    let Some(slot) = state.connections.try_acquire() else {
+        return crate::ConnectionSlots::refusal();
     };
     let limits = &state.config.ws;
     // Small buffers: an idle chat socket should cost a few KiB, not the 128 KiB defaults.

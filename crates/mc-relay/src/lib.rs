@@ -33,18 +33,20 @@ use tunnel::ApiTunnel;
 pub struct ConnectionSlots(Arc<Semaphore>);
 
 impl ConnectionSlots {
-    /// A slot, or at the limit the 503 that refuses the upgrade. The slot is released
-    /// when dropped.
-    pub fn acquire(&self) -> Result<ConnectionSlot, axum::response::Response> {
-        use axum::response::IntoResponse;
-        let Ok(permit) = self.0.clone().try_acquire_owned() else {
-            return Err(mc_web::ApiError(mc_domain::Error::unavailable(
-                "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
-            ))
-            .into_response());
-        };
+    /// A slot, or `None` at the limit. The slot is released when dropped.
+    pub fn try_acquire(&self) -> Option<ConnectionSlot> {
+        let permit = self.0.clone().try_acquire_owned().ok()?;
         metrics::gauge!("mc_ws_connections").increment(1.0);
-        Ok(ConnectionSlot(permit))
+        Some(ConnectionSlot(permit))
+    }
+
+    /// The answer to an upgrade at the limit: 503, try another instance.
+    pub fn refusal() -> axum::response::Response {
+        use axum::response::IntoResponse;
+        mc_web::ApiError(mc_domain::Error::unavailable(
+            "this relay is at its connection limit (WS_MAX_CONNECTIONS_PER_INSTANCE); try another instance",
+        ))
+        .into_response()
     }
 }
 
