@@ -178,7 +178,10 @@ fn chat_error_code(err: &Error) -> &'static str {
         Error::PayloadTooLarge(_) => "MESSAGE_TOO_LARGE",
         Error::Conflict(_) => "CONFLICT",
         Error::RateLimited { .. } => "RATE_LIMITED",
-        _ => "AGENT_UNAVAILABLE",
+        Error::ServiceUnavailable { .. } | Error::GatewayTimeout(_) => "AGENT_UNAVAILABLE",
+        // Our own failure (logged where it happened), not the agent's.
+        Error::Unauthorized(_) => "UNAUTHORIZED",
+        Error::PreconditionFailed(_) | Error::Internal { .. } => "INTERNAL_ERROR",
     }
 }
 
