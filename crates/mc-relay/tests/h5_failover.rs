@@ -14,6 +14,7 @@ mod common;
 
 use common::run_api;
 use mc_testkit::api::{Session, TestApi};
+use mc_testkit::contract::KillOnDrop;
 use mc_testkit::ws::{WsClient, WsEvent};
 use mc_testkit::{TEST_H5_JWT_SECRET, TEST_JWT_SECRET, eventually, spawn_service};
 use serde_json::{Value, json};
@@ -320,7 +321,7 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let mut relay_a = relay_process(&api, port_a);
+    let mut relay_a = KillOnDrop(Some(relay_process(&api, port_a)));
     let client = mc_testkit::http_client();
     eventually(Duration::from_secs(30), "relay A ready", || async {
         let ok = client

@@ -282,11 +282,13 @@ pub async fn sigterm_exits_cleanly(bin: &str, addr_var: &str) {
     );
 }
 
-/// A child process that is killed when the guard is dropped without being taken.
-struct KillOnDrop(Option<std::process::Child>);
+/// A child process that is killed when the guard is dropped without being taken (a test
+/// that fails half-way leaves no process behind).
+pub struct KillOnDrop(pub Option<std::process::Child>);
 
 impl KillOnDrop {
-    fn take(&mut self) -> std::process::Child {
+    /// The child, no longer killed on drop.
+    pub fn take(&mut self) -> std::process::Child {
         self.0.take().expect("child already taken")
     }
 }
