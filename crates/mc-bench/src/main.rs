@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod gateway;
+mod h5;
 mod live;
 mod queue;
 mod report;
@@ -30,6 +31,13 @@ usage: mc-bench <command> [args]
                                           verify: nothing lost, nothing twice
   chat <redis-url> <gw,gw..> <method> <n> <concurrency> <label>
                                           chat.send (or health) round trips via relays
+  h5-users <api> <email> <password> <n> <out>
+                                          H5 users assigned to the simulated agents
+  h5-load <ws,ws..> <users> <rate> <secs> <label>
+                                          chat round trips at a fixed offered rate
+  h5-echo <addr>                          the echo-server ceiling for h5-load
+  h5-idle <ws> <users> <sockets> <relay-pid> <sources>
+                                          idle chat sockets and relay RSS per socket
   report <file> <section>                 replace <section> of <file> with stdin
 ";
 
@@ -91,6 +99,16 @@ fn main() -> ExitCode {
             ["chaos-worker", url] => queue::chaos_worker(url).await,
             ["chaos-check", url, n, kills, timeout] => {
                 queue::chaos_check(url, n.parse()?, kills.parse()?, timeout.parse()?).await
+            }
+            ["h5-users", api, email, password, n, out] => {
+                h5::users(api, email, password, n.parse()?, out).await
+            }
+            ["h5-load", urls, users, rate, secs, label] => {
+                h5::load(urls, users, rate.parse()?, secs.parse()?, label).await
+            }
+            ["h5-echo", addr] => h5::echo(addr).await,
+            ["h5-idle", url, users, sockets, pid, sources] => {
+                h5::idle(url, users, sockets.parse()?, pid.parse()?, sources.parse()?).await
             }
             ["report", file, section] => report::splice(file, section),
             _ => {

@@ -1,0 +1,368 @@
+//! H5 chat benchmarks (issue 7): round trips user → relay → simulated gateway → relay →
+//! user at a fixed offered rate, the same load against a minimal echo server on the same
+//! WebSocket library (the ceiling), and idle authenticated sockets held by one relay with
+//! the relay's RSS per socket.
+
+use crate::live::rss_kib;
+use crate::stats::summarize;
+use anyhow::{Context, bail};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Small client buffers: tens of thousands of client sockets share this machine.
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+}
+
+/// `mc-bench h5-users`: creates `n` H5 users in the admin's organization, assigns each
+/// to one of the simulated agents (round robin) on a "Bench chat" board, logs each in and
+/// writes `<token> <agent_id>` lines to `out`.
+pub async fn users(
+    api: &str,
+    email: &str,
+    password: &str,
+    n: usize,
+    out: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>| {
+        let mut req = http.request(method, format!("{api}/api/v1{path}"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!("{status}: {body}");
+            }
+            Ok(body)
+        }
+    };
+    let login = call(
+        reqwest::Method::POST,
+        "/auth/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await?;
+    let admin = login["access_token"]
+        .as_str()
+        .context("admin token")?
+        .to_owned();
+    let org = login["user"]["default_org_id"]
+        .as_str()
+        .context("org")?
+        .to_owned();
+    let agents = call(
+        reqwest::Method::GET,
+        "/agents?limit=100",
+        Some(&admin),
+        None,
+    )
+    .await?;
+    let agents: Vec<String> = agents["items"]
+        .as_array()
+        .context("agents")?
+        .iter()
+        .filter(|a| {
+            a["openclaw_agent_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("sim-"))
+        })
+        .filter_map(|a| a["id"].as_str().map(str::to_owned))
+        .collect();
+    if agents.is_empty() {
+        bail!("no simulated agents are linked yet");
+    }
+    let board = call(
+        reqwest::Method::POST,
+        "/boards",
+        Some(&admin),
+        Some(json!({"name": "Bench chat"})),
+    )
+    .await?;
+    let board = board["id"].as_str().context("board")?.to_owned();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let next = AtomicUsize::new(0);
+    let lines = Mutex::new(Vec::with_capacity(n));
+    // Password hashing dominates: two at a time keeps both cores busy.
+    futures::future::try_join_all((0..2).map(|_| async {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return anyhow::Ok(());
+            }
+            let name = format!("bench-{}-{i}", &run[..8]);
+            let user = call(reqwest::Method::POST, "/h5/users", Some(&admin),
+                Some(json!({"username": name, "password": "bench-h5-password"}))).await?;
+            let id = user["id"].as_str().context("user id")?;
+            let agent = &agents[i % agents.len()];
+            call(reqwest::Method::POST, &format!("/h5/users/{id}/assign"), Some(&admin),
+                Some(json!({"agent_id": agent, "board_id": board}))).await?;
+            let session = call(reqwest::Method::POST, "/h5/auth/login", None,
+                Some(json!({"organization_id": org, "username": name, "password": "bench-h5-password"}))).await?;
+            let token = session["access_token"].as_str().context("h5 token")?;
+            lines.lock().expect("lines").push(format!("{token} {agent}"));
+        }
+    }))
+    .await?;
+    std::fs::write(out, lines.into_inner().expect("lines").join("\n") + "\n")?;
+    Ok(())
+}
+
+fn read_users(file: &str) -> anyhow::Result<Vec<(String, String)>> {
+    std::fs::read_to_string(file)?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (token, agent) = l.split_once(' ').context("a line is `<token> <agent>`")?;
+            Ok((token.to_owned(), agent.to_owned()))
+        })
+        .collect()
+}
+
+/// Connects from `source` (any port) to `url`, authenticates and waits for `auth_ok`.
+async fn open(url: &str, source: Option<IpAddr>, token: &str) -> anyhow::Result<Socket> {
+    let target: SocketAddr = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .context("host:port")?
+        .parse()?;
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(target).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())).await?;
+    ws.send(Message::text(
+        json!({"type": "auth", "payload": {"token": token}}).to_string(),
+    ))
+    .await?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(text.as_str())?;
+                match frame["type"].as_str() {
+                    Some("auth_ok") => return Ok(ws),
+                    Some("auth_error") => bail!("auth_error: {frame}"),
+                    _ => {}
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => bail!("no auth_ok: {other:?}"),
+        }
+    }
+}
+
+/// `mc-bench h5-load`: one socket per user (spread over `urls`), `rate` chat messages per
+/// second in total for `secs`, each user's messages answered in order; a round trip ends
+/// at the agent's final `chat` frame. Prints one Markdown row.
+pub async fn load(
+    urls: &str,
+    users_file: &str,
+    rate: u32,
+    secs: u64,
+    label: &str,
+) -> anyhow::Result<()> {
+    let urls: Vec<&str> = urls.split(',').collect();
+    let users = read_users(users_file)?;
+    let samples = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let mut senders = Vec::with_capacity(users.len());
+    let mut outstanding = Vec::with_capacity(users.len());
+    for (i, (token, agent)) in users.iter().enumerate() {
+        let ws = open(urls[i % urls.len()], None, token).await?;
+        let (mut write, mut read) = ws.split();
+        let pending: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                if write.send(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (reader_pending, samples) = (pending.clone(), samples.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = read.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                // Only the agent's stored reply ends a round trip (not the user's own
+                // message coming back, nor deltas); cheap checks first, this client shares
+                // the machine.
+                let text = text.as_str();
+                if !text.contains("\"role\":\"agent\"") || text.contains("\"chat.delta\"") {
+                    continue;
+                }
+                let Ok(frame) = serde_json::from_str::<Value>(text) else {
+                    continue;
+                };
+                if frame["type"] != "chat" {
+                    continue;
+                }
+                let sent = reader_pending.lock().expect("pending").pop_front();
+                if let Some(sent) = sent {
+                    samples.lock().expect("samples").push(sent.elapsed());
+                }
+            }
+        });
+        senders.push((tx, agent.clone()));
+        outstanding.push(pending);
+    }
+    let total = (u64::from(rate) * secs) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let started = Instant::now();
+    for i in 0..total {
+        // Open loop: each message leaves at its scheduled time, whatever came back.
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let user = i % senders.len();
+        let (tx, agent) = &senders[user];
+        outstanding[user]
+            .lock()
+            .expect("pending")
+            .push_back(Instant::now());
+        let frame = json!({"type": "chat", "id": format!("b{i}"), "payload": {"agent_id": agent, "content": format!("message {i}")}});
+        let _ = tx.send(frame.to_string());
+    }
+    let sending = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while samples.lock().expect("samples").len() < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let samples = std::mem::take(&mut *samples.lock().expect("samples"));
+    let answered = samples.len();
+    if answered == 0 {
+        bail!("no message was answered");
+    }
+    let s = summarize(samples);
+    println!(
+        "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} |",
+        total as f64 / sending.as_secs_f64(),
+        users.len(),
+        s.p50,
+        s.p99,
+        s.max,
+        total - answered,
+    );
+    Ok(())
+}
+
+/// `mc-bench h5-echo`: the ceiling. Speaks just enough of the protocol on the same
+/// WebSocket library: `auth` → `auth_ok`, each `chat` → one agent `chat` frame.
+pub async fn echo(addr: &str) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let mut seq = 0u64;
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
+                let reply = match frame["type"].as_str() {
+                    Some("auth") => json!({"type": "auth_ok", "payload": {"user_id": "echo"}}),
+                    Some("chat") => {
+                        seq += 1;
+                        json!({"type": "chat", "id": frame["id"], "seq": seq, "payload": {
+                            "agent_id": frame["payload"]["agent_id"], "role": "agent",
+                            "content": frame["payload"]["content"]}})
+                    }
+                    _ => continue,
+                };
+                if ws.send(Message::text(reply.to_string())).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `mc-bench h5-idle`: opens `sockets` authenticated chat sockets to `url` (users reused
+/// round robin), bound to the source addresses `127.0.0.2 … 127.0.0.<1+sources>` to get
+/// past the ephemeral-port limit, holds them, and reports the relay's RSS per socket.
+pub async fn idle(
+    url: &str,
+    users_file: &str,
+    sockets: usize,
+    relay_pid: u32,
+    sources: u8,
+) -> anyhow::Result<()> {
+    let users = read_users(users_file)?;
+    let rss_before = rss_kib(relay_pid)?;
+    let held = Arc::new(Mutex::new(Vec::with_capacity(sockets)));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..256)
+        .map(|_| {
+            let (held, failed, next, users, url) = (
+                held.clone(),
+                failed.clone(),
+                next.clone(),
+                users.clone(),
+                url.to_owned(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= sockets {
+                        return;
+                    }
+                    let source =
+                        IpAddr::from([127, 0, 0, 2 + (i % usize::from(sources.max(1))) as u8]);
+                    match open(&url, Some(source), &users[i % users.len()].0).await {
+                        Ok(ws) => held.lock().expect("held").push(ws),
+                        Err(err) => {
+                            if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("mc-bench h5-idle: socket {i}: {err:#}");
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    let connect_secs = started.elapsed().as_secs_f64();
+    // Let allocator and presence writes settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_after = rss_kib(relay_pid)?;
+    let open_count = held.lock().expect("held").len();
+    let per_socket = (rss_after.saturating_sub(rss_before)) as f64 / open_count.max(1) as f64;
+    println!(
+        "| {sockets} | {open_count} | {} | {:.0} | {:.0} | {per_socket:.2} | {:.0} |",
+        failed.load(Ordering::Relaxed),
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        open_count as f64 / connect_secs,
+    );
+    Ok(())
+}
