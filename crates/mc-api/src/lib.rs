@@ -70,7 +70,7 @@ impl AppState {
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
         let gateways =
             GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
-        let agents = AgentService::new(infra.pool.clone(), bus.clone());
+        let agents = AgentService::new(infra.pool.clone(), bus);
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
             mc_domain::infra::instance_name("api"),
@@ -80,7 +80,6 @@ impl AppState {
         // The API only reads chat (history, presence); the relay sends.
         let chat = ChatService::new(
             infra.pool.clone(),
-            bus,
             gateway_router.clone(),
             ChatHub::new(Some(infra.redis.clone()), gateway_router.instance()),
             ChatConfig::default(),

@@ -361,7 +361,14 @@ async fn users_chat_with_agents_across_relays_and_resume_without_loss() {
     assert_eq!(chats[0]["user_connections"], 2);
     assert!(live.body["relay_connections"][0]["disconnected_at"].is_null());
 
-    // Events record the chat without its content.
+    // Events record the chat without its content. They travel through the event outbox,
+    // which mc-worker forwards; here the test forwards it.
+    let bus = mc_domain::events::MemoryEventBus::new();
+    while mc_domain::events::outbox::forward_once(api.db.pool(), &bus, 100)
+        .await
+        .unwrap()
+        > 0
+    {}
     let events = api
         .get(
             &office.admin.token,
@@ -638,7 +645,6 @@ async fn connection_limit_and_heartbeat_timeout_are_enforced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_stored_by_a_relay_that_died_before_sending_it_is_sent_by_the_sweep() {
     use mc_domain::chat::{ChatHub, ChatService, SendChat};
-    use mc_domain::events::RedisEventBus;
     use mc_domain::gateways::router::GatewayRouter;
     use mc_domain::redis::RedisHandle;
 
@@ -653,7 +659,6 @@ async fn a_message_stored_by_a_relay_that_died_before_sending_it_is_sent_by_the_
         .unwrap();
     let chat = ChatService::new(
         pool,
-        Arc::new(RedisEventBus::new(redis.clone())),
         router,
         ChatHub::new(Some(redis), "sweep-test"),
         Default::default(),

@@ -95,8 +95,9 @@ fn frame(kind: &str, payload: &Value) -> String {
 /// Calls a gateway may have in flight at once (`api.request`).
 const MAX_TUNNELLED: usize = 32;
 /// Parallel lanes for a gateway's chat events: a session always takes the same lane, so
-/// its deltas and final stay in order while sessions proceed side by side.
-const CHAT_LANES: usize = 4;
+/// its deltas and final stay in order while sessions proceed side by side. Each stored
+/// reply waits for its commit (fsync); enough lanes let PostgreSQL group those commits.
+const CHAT_LANES: usize = 32;
 /// Chat events queued per lane before the socket waits (TCP pushes back on the gateway).
 const CHAT_LANE_QUEUE: usize = 256;
 

@@ -121,7 +121,6 @@ impl RelayState {
         hub.spawn_refresher(shutdown.clone());
         let chat = ChatService::new(
             infra.pool.clone(),
-            bus.clone(),
             gateway_router.clone(),
             hub,
             config.chat.clone(),

@@ -63,7 +63,7 @@ async fn a_tenant_schedule_fires_its_event_and_the_job_is_logged() {
     .unwrap();
     assert_eq!(payload["room"], "a");
     assert!(advanced, "the schedule moved to its next tick");
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM job_event_outbox")
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM event_outbox")
         .fetch_one(&admin)
         .await
         .unwrap();

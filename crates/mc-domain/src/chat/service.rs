@@ -15,10 +15,8 @@ use super::model::{
 use super::repo::{self, NewMessage};
 use crate::config::ChatConfig;
 use crate::error::{Error, Result};
-use crate::events::{self, EventBus, NewEvent};
 use crate::gateways::AuthedGateway;
 use crate::gateways::router::{CallOutcome, GatewayRouter};
-use crate::identity::context::{Actor, ActorKind};
 use crate::identity::{H5Context, OrgContext, Permission};
 use crate::ids::{AgentId, ChatSessionId, GatewayId, H5UserId, OrgId};
 use crate::pagination::{Page, PageParams, TimeKey};
@@ -43,12 +41,11 @@ pub const CATCH_UP_PAGE: i64 = 500;
 type CachedRoute = (AgentRoute, Instant);
 
 /// What a session's events and deliveries name (cached for routing a gateway's events).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct SessionOwner {
     session: ChatSessionId,
     user: H5UserId,
     agent: AgentId,
-    agent_name: String,
     gateway: GatewayId,
 }
 
@@ -58,7 +55,6 @@ impl From<&ChatSession> for SessionOwner {
             session: s.id,
             user: s.h5_user_id,
             agent: s.agent_id,
-            agent_name: s.agent_name.clone(),
             gateway: s.gateway_id,
         }
     }
@@ -68,7 +64,6 @@ impl From<&ChatSession> for SessionOwner {
 #[derive(Clone)]
 pub struct ChatService {
     pool: PgPool,
-    bus: Arc<dyn EventBus>,
     router: GatewayRouter,
     hub: ChatHub,
     config: Arc<ChatConfig>,
@@ -96,14 +91,6 @@ struct SeqKey {
     seq: i64,
 }
 
-fn h5_actor(user: H5UserId) -> Actor {
-    Actor {
-        kind: ActorKind::H5User,
-        id: user.as_uuid(),
-        name: "h5 user".to_owned(),
-    }
-}
-
 /// The session key of an H5 conversation with an OpenClaw agent.
 pub fn session_key(openclaw_agent_id: &str, session: ChatSessionId) -> String {
     format!("agent:{openclaw_agent_id}:h5-{session}")
@@ -118,7 +105,6 @@ impl ChatService {
     /// A service over the database, the gateway router and the live hub.
     pub fn new(
         pool: PgPool,
-        bus: Arc<dyn EventBus>,
         router: GatewayRouter,
         hub: ChatHub,
         config: ChatConfig,
@@ -126,7 +112,6 @@ impl ChatService {
     ) -> Self {
         Self {
             pool,
-            bus,
             router,
             hub,
             config: Arc::new(config),
@@ -207,7 +192,7 @@ impl ChatService {
         else {
             return Err(Error::unavailable("this agent is not linked to a gateway"));
         };
-        let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+        let mut tx = self.begin_writing(user.org_id).await?;
         let session = self
             .session_for_send(
                 &mut tx,
@@ -233,22 +218,7 @@ impl ChatService {
         .ok_or(Error::NotFound {
             resource: "chat session",
         })?;
-        let mut recorded = Vec::new();
-        if !duplicate {
-            recorded = events::append(
-                &mut tx,
-                user.org_id,
-                &h5_actor(user.user_id),
-                vec![self.message_event(
-                    "chat.message_sent",
-                    &SessionOwner::from(&session),
-                    &message,
-                )],
-            )
-            .await?;
-        }
         tx.commit().await?;
-        self.bus.publish(&recorded).await;
         self.remember_owner(&session);
         if !duplicate {
             self.announce(
@@ -329,26 +299,20 @@ impl ChatService {
         Ok(session)
     }
 
-    fn message_event(&self, kind: &str, session: &SessionOwner, message: &ChatMessage) -> NewEvent {
-        let mut payload = json!({
-            "session_id": session.session,
-            "h5_user_id": session.user,
-            "gateway_id": session.gateway,
-            "message_id": message.id,
-            "seq": message.seq,
-            "status": message.status,
-            "content_length": message.content.chars().count(),
-        });
-        if let Some(run) = &message.run_id {
-            payload["run_id"] = json!(run);
-        }
+    /// A transaction that stores messages. Their events (`chat.message_sent`,
+    /// `chat.reply_completed`) are recorded by a trigger through the event outbox
+    /// (migration 0009), with the text only under `CHAT_EVENT_INCLUDE_CONTENT`.
+    async fn begin_writing(
+        &self,
+        org: OrgId,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = db::begin_org(&self.pool, org).await?;
         if self.config.event_include_content {
-            payload["content"] = json!(message.content);
+            sqlx::query("SELECT set_config('app.chat_event_content', 'on', true)")
+                .execute(&mut *tx)
+                .await?;
         }
-        NewEvent {
-            payload,
-            ..NewEvent::new(kind).agent(Some(session.agent))
-        }
+        Ok(tx)
     }
 
     async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) {
@@ -483,6 +447,11 @@ impl ChatService {
         run: Option<&str>,
     ) -> Result<()> {
         let mut tx = db::begin_org(&self.pool, org).await?;
+        // Not worth an fsync: lost in a crash, a `received` message is only sent again
+        // (same idempotency key) by the sweep.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         repo::set_message_status(&mut *tx, message.id, status, run).await?;
         tx.commit().await?;
         Ok(())
@@ -541,7 +510,7 @@ impl ChatService {
         session: ChatSessionId,
     ) -> Result<Option<SessionOwner>> {
         if let Some(owner) = self.owners.lock().expect("owners lock").get(&session) {
-            return Ok(Some(owner.clone()));
+            return Ok(Some(*owner));
         }
         let mut tx = db::begin_org(&self.pool, gateway.organization_id).await?;
         let found = repo::get_session(&mut *tx, session).await?;
@@ -561,7 +530,7 @@ impl ChatService {
         status: MessageStatus,
     ) -> Result<()> {
         let client_id = format!("run:{run}");
-        let mut tx = db::begin_org(&self.pool, org).await?;
+        let mut tx = self.begin_writing(org).await?;
         let Some((message, duplicate)) = repo::append(
             &mut *tx,
             NewMessage {
@@ -577,24 +546,11 @@ impl ChatService {
         else {
             return Ok(());
         };
+        tx.commit().await?;
         if duplicate {
             // A final replayed after a reconnect: stored and announced the first time.
             return Ok(());
         }
-        let actor = Actor {
-            kind: ActorKind::Agent,
-            id: owner.agent.as_uuid(),
-            name: owner.agent_name.clone(),
-        };
-        let recorded = events::append(
-            &mut tx,
-            org,
-            &actor,
-            vec![self.message_event("chat.reply_completed", owner, &message)],
-        )
-        .await?;
-        tx.commit().await?;
-        self.bus.publish(&recorded).await;
         self.announce(
             owner.user,
             &ChatDelivery::Message {

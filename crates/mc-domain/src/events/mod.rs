@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod feed;
+pub mod outbox;
 
 pub use bus::{EventBus, MemoryEventBus, RedisEventBus};
 pub use feed::{EventFeed, FeedScope};

@@ -1,46 +1,12 @@
 //! Job state changes in the event log: the `jobs` trigger writes each change of an
-//! organization's job to `job_event_outbox` in the changing transaction; the forwarder
-//! here moves those rows into `agent_events` in order and publishes them on the bus.
+//! organization's job to the event outbox in the changing transaction; the outbox
+//! forwarder (`events::outbox`) moves them into `agent_events`.
 
-use crate::db::{Notifications, begin_system};
 use crate::error::Result;
-use crate::events::{self, Event, EventBus, NewEvent};
-use crate::identity::context::{Actor, ActorKind};
-use crate::ids::OrgId;
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
+use crate::identity::context::Actor;
+use sqlx::PgConnection;
 
-/// Rows moved per forwarding transaction.
-pub const FORWARD_BATCH: i64 = 1000;
-
-/// Key of the advisory lock that makes one forwarder run at a time (so events of one
-/// job reach the log in the order they happened).
-const FORWARDER_LOCK: i64 = 0x6d63_6a6f_6265_7673; // "mcjobevs"
-
-#[derive(sqlx::FromRow)]
-struct OutboxRow {
-    id: i64,
-    organization_id: OrgId,
-    event_type: String,
-    actor_type: String,
-    actor_id: Uuid,
-    actor_name: String,
-    payload: serde_json::Value,
-    created_at: DateTime<Utc>,
-}
-
-fn actor_kind(stored: &str) -> ActorKind {
-    match stored {
-        "user" => ActorKind::User,
-        "agent" => ActorKind::Agent,
-        "api_key" => ActorKind::ApiKey,
-        "h5_user" => ActorKind::H5User,
-        _ => ActorKind::System,
-    }
-}
+pub use crate::events::outbox::{FORWARD_BATCH, forward, forward_once};
 
 /// Records who is changing jobs in this transaction, for the events the trigger writes.
 pub async fn set_actor(conn: &mut PgConnection, actor: &Actor) -> Result<()> {
@@ -54,98 +20,4 @@ pub async fn set_actor(conn: &mut PgConnection, actor: &Actor) -> Result<()> {
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Moves up to `limit` outbox rows into the event log and publishes them. Returns how
-/// many were moved (0 also when another forwarder holds the lock).
-pub async fn forward_once(pool: &PgPool, bus: &dyn EventBus, limit: i64) -> Result<usize> {
-    let mut tx = begin_system(pool).await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(FORWARDER_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
-        return Ok(0);
-    }
-    let rows: Vec<OutboxRow> = sqlx::query_as(
-        "SELECT id, organization_id, event_type, actor_type, actor_id, actor_name, payload,
-                created_at
-         FROM job_event_outbox ORDER BY id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut appended: Vec<Event> = Vec::with_capacity(rows.len());
-    // Runs of one organization and actor become one append (outbox order is kept).
-    let mut start = 0;
-    while start < rows.len() {
-        let first = &rows[start];
-        let end = rows[start..]
-            .iter()
-            .position(|r| {
-                r.organization_id != first.organization_id
-                    || r.actor_id != first.actor_id
-                    || r.actor_name != first.actor_name
-                    || r.actor_type != first.actor_type
-            })
-            .map_or(rows.len(), |n| start + n);
-        let actor = Actor {
-            kind: actor_kind(&first.actor_type),
-            id: first.actor_id,
-            name: first.actor_name.clone(),
-        };
-        let batch = rows[start..end]
-            .iter()
-            .map(|r| {
-                let mut payload = r.payload.clone();
-                if let Some(map) = payload.as_object_mut() {
-                    map.insert("occurred_at".into(), serde_json::json!(r.created_at));
-                }
-                NewEvent::new(r.event_type.clone()).payload(payload)
-            })
-            .collect();
-        appended.extend(events::append(&mut tx, first.organization_id, &actor, batch).await?);
-        start = end;
-    }
-    sqlx::query("DELETE FROM job_event_outbox WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    bus.publish(&appended).await;
-    metrics::counter!("mc_job_events_forwarded_total").increment(appended.len() as u64);
-    Ok(appended.len())
-}
-
-/// Forwards until `shutdown`: woken by the trigger's notification, polling every
-/// `poll` as the fallback. Errors are logged and retried; the outbox keeps everything.
-pub async fn forward(
-    pool: PgPool,
-    bus: std::sync::Arc<dyn EventBus>,
-    poll: Duration,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let mut notes = Notifications::new(pool.clone(), "mc_job_events");
-    loop {
-        notes.ensure().await;
-        loop {
-            match forward_once(&pool, bus.as_ref(), FORWARD_BATCH).await {
-                Ok(n) if n as i64 == FORWARD_BATCH => continue,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "forwarding job events failed; will retry");
-                    break;
-                }
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = notes.recv() => {}
-            _ = tokio::time::sleep(poll) => {}
-        }
-    }
 }
