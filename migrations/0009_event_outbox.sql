@@ -97,7 +97,9 @@ BEGIN
             'content_length', char_length(NEW.content),
             'content', CASE WHEN current_setting('app.chat_event_content', true) = 'on'
                             THEN NEW.content END)));
-    PERFORM pg_notify('mc_event_outbox', '');
+    -- No NOTIFY: a notifying transaction holds a database-wide lock through its commit,
+    -- which would queue every chat commit behind the others again. The forwarder's
+    -- polling (MC_WORKER_POLL_INTERVAL_MS) picks these up.
     RETURN NULL;
 END
 $$;

@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{RwLock, broadcast, mpsc, watch};
+use tokio::sync::{RwLock, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -164,7 +164,7 @@ impl RelaySupervisor {
         let (tx, mut outbound) = mpsc::channel::<Message>(1024);
         self.link.attach(tx.clone());
         let _ = self.connected.send(true);
-        let mut events = self.backend.subscribe();
+        let events = self.backend.events().clone();
         // Ends the agent reports with this socket.
         let session = shutdown.child_token();
         let _session_guard = session.clone().drop_guard();
@@ -182,17 +182,11 @@ impl RelaySupervisor {
                         return Ended::AfterConnect(format!("sending: {e}"));
                     }
                 }
-                event = events.recv() => match event {
-                    Ok(frame) => {
-                        if let Err(e) = ws.send(Message::text(frame.to_string())).await {
-                            return Ended::AfterConnect(format!("sending: {e}"));
-                        }
+                Some(frame) = events.next() => {
+                    if let Err(e) = ws.send(Message::text(frame.to_string())).await {
+                        return Ended::AfterConnect(format!("sending: {e}"));
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "gateway events overflowed the relay link");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {}
-                },
+                }
                 _ = keepalive.tick() => {
                     if let Err(e) = ws.send(Message::text(r#"{"type":"heartbeat"}"#)).await {
                         return Ended::AfterConnect(format!("sending: {e}"));

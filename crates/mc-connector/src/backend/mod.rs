@@ -6,7 +6,7 @@ pub mod simulated;
 
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{Mutex, mpsc};
 
 /// An RPC failure as OpenClaw reports it (`res {ok: false, error: {code, message}}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +54,11 @@ impl Backend {
         }
     }
 
-    /// The gateway's `event` frames (as `{type: "event", event, payload, seq?}`).
-    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+    /// The gateway's `event` frames (as `{type: "event", event, payload, seq?}`), in order.
+    pub fn events(&self) -> &Arc<EventQueue> {
         match self {
-            Backend::Simulated(s) => s.subscribe(),
-            Backend::OpenClaw(c) => c.subscribe(),
+            Backend::Simulated(s) => s.events(),
+            Backend::OpenClaw(c) => c.events(),
         }
     }
 
@@ -73,5 +73,41 @@ impl Backend {
         let sessions = self.call("sessions.list", serde_json::json!({})).await;
         let agents = self.call("agents.list", serde_json::json!({})).await;
         (count(&sessions, "sessions"), count(&agents, "agents"))
+    }
+}
+
+/// Frames a bounded queue holds before producers wait.
+const EVENT_QUEUE: usize = 4096;
+
+/// The gateway's event frames on their way to the relay link: in order and never dropped
+/// (a chat reply that is dropped here is lost). When the relay link falls behind or is
+/// down, the queue fills and producers wait, so the gateway's socket is read more slowly
+/// instead.
+#[derive(Debug)]
+pub struct EventQueue {
+    tx: mpsc::Sender<Value>,
+    rx: Mutex<mpsc::Receiver<Value>>,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        Self {
+            tx,
+            rx: Mutex::new(rx),
+        }
+    }
+}
+
+impl EventQueue {
+    /// Adds a frame, waiting while the queue is full.
+    pub async fn push(&self, frame: Value) {
+        // The receiver lives as long as the queue, so sending cannot fail.
+        let _ = self.tx.send(frame).await;
+    }
+
+    /// The next frame (one consumer at a time: the relay link).
+    pub async fn next(&self) -> Option<Value> {
+        self.rx.lock().await.recv().await
     }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -91,7 +91,7 @@ pub struct OpenClawClient {
     url: String,
     token: String,
     device: DeviceIdentity,
-    events: broadcast::Sender<Value>,
+    events: Arc<super::EventQueue>,
     link: RpcLink<Result<Value, RpcError>>,
 }
 
@@ -133,7 +133,7 @@ impl OpenClawClient {
             url,
             token,
             device,
-            events: broadcast::channel(4096).0,
+            events: Arc::default(),
             link: RpcLink::default(),
         });
         let supervisor = client.clone();
@@ -212,7 +212,7 @@ impl OpenClawClient {
                 frame = ws.next() => {
                     let Some(frame) = frame else { anyhow::bail!("the gateway closed the socket") };
                     match frame? {
-                        Message::Text(text) => self.dispatch(&text),
+                        Message::Text(text) => self.dispatch(&text).await,
                         Message::Close(_) => anyhow::bail!("the gateway closed the socket"),
                         _ => {}
                     }
@@ -221,7 +221,7 @@ impl OpenClawClient {
         }
     }
 
-    fn dispatch(&self, text: &str) {
+    async fn dispatch(&self, text: &str) {
         let Ok(frame) = serde_json::from_str::<Value>(text) else {
             tracing::warn!("ignoring a frame from the gateway that is not JSON");
             return;
@@ -244,7 +244,8 @@ impl OpenClawClient {
                 self.link.resolve(id, outcome);
             }
             Some("event") if frame["event"].is_string() => {
-                let _ = self.events.send(frame);
+                // Waits while the relay link is behind: the gateway socket is read later.
+                self.events.push(frame).await;
             }
             _ => tracing::warn!("ignoring an unexpected frame from the gateway"),
         }
@@ -268,8 +269,8 @@ impl OpenClawClient {
     }
 
     /// Event frames.
-    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
-        self.events.subscribe()
+    pub fn events(&self) -> &Arc<super::EventQueue> {
+        &self.events
     }
 }
 

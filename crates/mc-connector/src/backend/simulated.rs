@@ -5,12 +5,13 @@
 //! a `seq` that has gaps, as the real gateway's does. The reply is deterministic:
 //! `"<agent name> heard: <message>"`.
 
+use super::EventQueue;
 use super::RpcError;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::broadcast;
 
 /// Fields `chat.send` accepts (its schema is closed).
 const CHAT_SEND_FIELDS: [&str; 7] = [
@@ -33,7 +34,7 @@ const DELTAS: usize = 3;
 #[derive(Debug)]
 pub struct Simulated {
     agents: Vec<(String, String)>,
-    events: broadcast::Sender<Value>,
+    events: Arc<EventQueue>,
     seq: AtomicU64,
     /// idempotencyKey → runId, so a retried send starts nothing new.
     runs: Mutex<HashMap<String, String>>,
@@ -54,7 +55,7 @@ impl Simulated {
             .collect();
         Self {
             agents,
-            events: broadcast::channel(4096).0,
+            events: Arc::default(),
             seq: AtomicU64::new(0),
             runs: Mutex::default(),
             sessions: Mutex::default(),
@@ -62,8 +63,8 @@ impl Simulated {
     }
 
     /// Event frames.
-    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
-        self.events.subscribe()
+    pub fn events(&self) -> &Arc<EventQueue> {
+        &self.events
     }
 
     fn next_seq(&self) -> u64 {
@@ -189,17 +190,21 @@ impl Simulated {
             }
             json!({"type": "event", "event": "chat", "payload": payload, "seq": seq})
         };
+        let mut frames = Vec::with_capacity(DELTAS + 1);
         while sent < chars.len() {
             let upto = (sent + step).min(chars.len());
             let delta: String = chars[sent..upto].iter().collect();
-            let _ = self
-                .events
-                .send(frame("delta", Some(delta), upto, self.next_seq()));
+            frames.push(frame("delta", Some(delta), upto, self.next_seq()));
             sent = upto;
         }
-        let _ = self
-            .events
-            .send(frame("final", None, chars.len(), self.next_seq()));
+        frames.push(frame("final", None, chars.len(), self.next_seq()));
+        // Queued in order by a task: a full queue makes it wait, never drop a frame.
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            for frame in frames {
+                events.push(frame).await;
+            }
+        });
     }
 }
 
@@ -207,10 +212,10 @@ impl Simulated {
 mod tests {
     use super::*;
 
-    #[test]
-    fn chat_send_is_checked_acked_and_streamed_deterministically() {
+    #[tokio::test]
+    async fn chat_send_is_checked_acked_and_streamed_deterministically() {
         let sim = Simulated::new(2);
-        let mut events = sim.subscribe();
+        let events = sim.events().clone();
         let bad = sim.call("chat.send", &json!({"sessionKey": "agent:sim-2:x", "message": "hi", "idempotencyKey": "k", "metadata": {}}))
             .unwrap_err();
         assert!(bad.message.contains("metadata"));
@@ -229,7 +234,7 @@ mod tests {
         let mut text = String::new();
         let mut last_seq = 0;
         loop {
-            let f = events.try_recv().unwrap();
+            let f = events.next().await.unwrap();
             let seq = f["seq"].as_u64().unwrap();
             assert!(seq > last_seq + 1, "seq has gaps");
             last_seq = seq;
@@ -244,10 +249,8 @@ mod tests {
         let again = sim.call("chat.send", &json!({"sessionKey": "agent:sim-2:x", "message": "hello there", "idempotencyKey": "k1"}))
             .unwrap();
         assert_eq!(again["runId"], ack["runId"]);
-        assert!(
-            events.try_recv().is_err(),
-            "a retried send starts no new run"
-        );
+        let nothing = tokio::time::timeout(std::time::Duration::from_millis(200), events.next());
+        assert!(nothing.await.is_err(), "a retried send starts no new run");
         let history = sim
             .call("chat.history", &json!({"sessionKey": "agent:sim-2:x"}))
             .unwrap();
