@@ -20,6 +20,7 @@ use mc_domain::gateways::GatewayService;
 use mc_domain::gateways::router::GatewayRouter;
 use mc_domain::identity::IdentityService;
 use mc_domain::infra::Infra;
+use mc_domain::proactivity::ProactivityService;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub gateway_router: GatewayRouter,
     /// H5 chat history and live views.
     pub chat: ChatService,
+    /// Proactive rules, suggestions, agent reports.
+    pub proactivity: ProactivityService,
     /// How long such a call waits (`GATEWAY_CALL_TIMEOUT_SECONDS`).
     pub gateway_call_timeout: std::time::Duration,
     /// Fires when the service shuts down (long-lived streams end).
@@ -70,7 +73,8 @@ impl AppState {
         let boards = BoardService::new(infra.pool.clone(), bus.clone());
         let gateways =
             GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
-        let agents = AgentService::new(infra.pool.clone(), bus);
+        let agents = AgentService::new(infra.pool.clone(), bus.clone());
+        let proactivity = ProactivityService::new(infra.pool.clone(), bus, config.proactivity);
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
             mc_domain::infra::instance_name("api"),
@@ -93,6 +97,7 @@ impl AppState {
             agents,
             gateway_router,
             chat,
+            proactivity,
             gateway_call_timeout: config.gateways.call_timeout,
             shutdown,
             stream_check_interval: config.stream_check_interval,

@@ -38,6 +38,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "jobs", description = "Job queue: depth, jobs, dead letters"),
         (name = "gateways", description = "Gateway registry and fleet"),
         (name = "agents", description = "Agents bound to gateways"),
+        (name = "suggestions", description = "Suggestions from rules and agents, accept and dismiss"),
+        (name = "proactive-rules", description = "Rules that turn events into suggestions"),
     )
 )]
 struct ApiDoc;

@@ -376,42 +376,6 @@ fn read_addr(r: &mut EnvReader<'_>, key: &str, default: &str) -> SocketAddr {
     r.or_default(key, fallback, "host:port, e.g. 127.0.0.1:8000")
 }
 
-macro_rules! simple_service_config {
-    ($(#[$doc:meta])* $name:ident, $service:literal, $addr_var:literal, $default_addr:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $name {
-            #[doc = concat!("`", $addr_var, "`: listen address (default ", $default_addr, ").")]
-            pub addr: SocketAddr,
-            /// Shared settings.
-            pub common: CommonConfig,
-        }
-
-        impl ServiceConfig for $name {
-            const SERVICE: &'static str = $service;
-
-            fn from_env(env: &Env) -> Result<Self, ConfigError> {
-                let mut r = EnvReader::new(env);
-                let addr = read_addr(&mut r, $addr_var, $default_addr);
-                let common = CommonConfig::read(&mut r);
-                r.finish(Self::SERVICE)?;
-                Ok(Self {
-                    addr,
-                    common: common.expect("finish() reports missing values"),
-                })
-            }
-
-            fn addr(&self) -> SocketAddr {
-                self.addr
-            }
-
-            fn common(&self) -> &CommonConfig {
-                &self.common
-            }
-        }
-    };
-}
-
 /// Configuration of `mc-api` (REST, SSE, OpenAPI, console).
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -428,6 +392,8 @@ pub struct ApiConfig {
     pub stream_check_interval: Duration,
     /// Gateway registration.
     pub gateways: GatewayConfig,
+    /// Suggestion expiry and default rule cooldown.
+    pub proactivity: crate::proactivity::ProactivityConfig,
 }
 
 /// Gateway registration settings (seed 000 §7).
@@ -492,6 +458,7 @@ impl ServiceConfig for ApiConfig {
         let rate_limits = RateLimitConfig::read(&mut r);
         let stream_check_interval = r.seconds("MC_STREAM_CHECK_INTERVAL_SECONDS", 15, 1);
         let gateways = GatewayConfig::read(&mut r);
+        let proactivity = read_proactivity(&mut r);
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
@@ -500,6 +467,7 @@ impl ServiceConfig for ApiConfig {
             rate_limits,
             stream_check_interval,
             gateways,
+            proactivity,
         })
     }
 
@@ -882,10 +850,94 @@ impl ServiceConfig for RelayConfig {
         &self.common
     }
 }
-simple_service_config!(
-    /// Configuration of `mc-rules` (rule-engine consumer; the address serves health and metrics).
-    RulesConfig, "mc-rules", "MC_RULES_ADDR", "127.0.0.1:9102"
-);
+/// Proactivity settings shared by the API, the rule engine and the worker (seed 000 §7).
+pub fn read_proactivity(r: &mut EnvReader<'_>) -> crate::proactivity::ProactivityConfig {
+    let expiry_hours: u64 = r.or_default("PROACTIVITY_SUGGESTION_EXPIRY_HOURS", 168, "hours");
+    if !(1..=8760).contains(&expiry_hours) {
+        r.problem("PROACTIVITY_SUGGESTION_EXPIRY_HOURS must be 1-8760");
+    }
+    let cooldown: i32 = r.or_default("PROACTIVITY_RULE_COOLDOWN_SECONDS", 3600, "seconds");
+    if !(0..=2_592_000).contains(&cooldown) {
+        r.problem("PROACTIVITY_RULE_COOLDOWN_SECONDS must be 0-2592000");
+    }
+    crate::proactivity::ProactivityConfig {
+        suggestion_expiry: Duration::from_secs(expiry_hours.clamp(1, 8760) * 3600),
+        default_cooldown_seconds: cooldown.clamp(0, 2_592_000),
+    }
+}
+
+/// Configuration of `mc-rules` (rule-engine consumer; the address serves health and metrics).
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    /// `MC_RULES_ADDR`: listen address (default 127.0.0.1:9102).
+    pub addr: SocketAddr,
+    /// Shared settings.
+    pub common: CommonConfig,
+    /// Suggestion expiry and default cooldown.
+    pub proactivity: crate::proactivity::ProactivityConfig,
+    /// `RULES_BATCH_SIZE`: stream entries read and evaluated per transaction (default 256).
+    pub batch_size: usize,
+    /// `RULES_RECLAIM_IDLE_MS`: how long an entry stays unacknowledged before another
+    /// consumer takes it over (default 15000).
+    pub reclaim_idle: Duration,
+    /// `RULES_MAX_DELIVERIES`: deliveries after which an event that keeps failing is
+    /// recorded as poison and skipped (default 5).
+    pub max_deliveries: u64,
+    /// `RULES_CATCHUP_INTERVAL_SECONDS`: how often the event log is scanned for events the
+    /// stream did not deliver (default 5).
+    pub catchup_interval: Duration,
+    /// `RULES_CATCHUP_MAX_AGE_HOURS`: older events found by the scan are not evaluated
+    /// (default 24).
+    pub catchup_max_age: Duration,
+    /// `RULES_CRON_MINUTELY`: also tick `cron.minutely` (default false; for tests).
+    pub cron_minutely: bool,
+}
+
+impl ServiceConfig for RulesConfig {
+    const SERVICE: &'static str = "mc-rules";
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(env);
+        let addr = read_addr(&mut r, "MC_RULES_ADDR", "127.0.0.1:9102");
+        let common = CommonConfig::read(&mut r);
+        let proactivity = read_proactivity(&mut r);
+        let batch_size: usize = r.or_default("RULES_BATCH_SIZE", 256, "a number of events");
+        if !(1..=10_000).contains(&batch_size) {
+            r.problem("RULES_BATCH_SIZE must be 1-10000");
+        }
+        let reclaim_ms: u64 = r.or_default("RULES_RECLAIM_IDLE_MS", 15_000, "milliseconds");
+        if reclaim_ms < 100 {
+            r.problem("RULES_RECLAIM_IDLE_MS must be at least 100");
+        }
+        let max_deliveries: u64 = r.or_default("RULES_MAX_DELIVERIES", 5, "a number of deliveries");
+        if max_deliveries == 0 {
+            r.problem("RULES_MAX_DELIVERIES must be at least 1");
+        }
+        let catchup_interval = r.seconds("RULES_CATCHUP_INTERVAL_SECONDS", 5, 1);
+        let max_age_hours: u64 = r.or_default("RULES_CATCHUP_MAX_AGE_HOURS", 24, "hours");
+        let cron_minutely = r.or_default("RULES_CRON_MINUTELY", false, "true or false");
+        r.finish(Self::SERVICE)?;
+        Ok(Self {
+            addr,
+            common: common.expect("finish() reports missing values"),
+            proactivity,
+            batch_size: batch_size.clamp(1, 10_000),
+            reclaim_idle: Duration::from_millis(reclaim_ms.max(100)),
+            max_deliveries: max_deliveries.max(1),
+            catchup_interval,
+            catchup_max_age: Duration::from_secs(max_age_hours * 3600),
+            cron_minutely,
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}
 /// Configuration of `mc-worker` (job worker; the address serves health and metrics).
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

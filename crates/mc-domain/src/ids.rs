@@ -90,4 +90,8 @@ typed_id! {
     ChatSessionId;
     /// A stored H5 chat message.
     ChatMessageId;
+    /// A proactive rule.
+    RuleId;
+    /// An agent suggestion.
+    SuggestionId;
 }

@@ -21,6 +21,7 @@ pub mod ids;
 pub mod infra;
 pub mod jobs;
 pub mod pagination;
+pub mod proactivity;
 pub mod ratelimit;
 pub mod redis;
 pub mod secret;

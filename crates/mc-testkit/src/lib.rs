@@ -75,6 +75,7 @@ pub fn api_config(common: CommonConfig) -> ApiConfig {
         rate_limits: RateLimitConfig::default(),
         stream_check_interval: std::time::Duration::from_secs(1),
         gateways: gateway_config(),
+        proactivity: Default::default(),
     }
 }
 
@@ -111,6 +112,14 @@ pub fn rules_config(common: CommonConfig) -> RulesConfig {
     RulesConfig {
         addr: any_port(),
         common,
+        proactivity: Default::default(),
+        batch_size: 256,
+        // Short, so failover tests see a dead consumer's entries taken over quickly.
+        reclaim_idle: std::time::Duration::from_millis(1500),
+        max_deliveries: 3,
+        catchup_interval: std::time::Duration::from_secs(1),
+        catchup_max_age: std::time::Duration::from_secs(24 * 3600),
+        cron_minutely: false,
     }
 }
 

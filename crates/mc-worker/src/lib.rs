@@ -60,6 +60,12 @@ pub fn system_schedules(config: &WorkerConfig) -> Vec<ScheduleSpec> {
             )
         },
         spec(
+            "system.expire_suggestions",
+            system::ExpireSuggestions::KIND,
+            serde_json::json!(null),
+            "*/5 * * * *",
+        ),
+        spec(
             "system.event_partitions",
             system::EventPartitions::KIND,
             serde_json::json!({ "ttl_days": config.event_ttl_days }),

@@ -7,8 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mc_domain::boards::*;
+use mc_domain::events::Event;
 use mc_domain::ids::{BoardId, TaskId};
 use mc_domain::pagination::{Page, PageParams};
+use mc_domain::proactivity::{AgentEventInput, AgentSuggestionInput, Suggestion};
 use mc_web::ApiError;
 use mc_web::error::ErrorBody;
 use mc_web::extract::{ApiJson, ApiPath, ApiQuery};
@@ -24,6 +26,43 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(transition))
         .routes(routes!(comments, comment))
         .routes(routes!(request_approval))
+        .routes(routes!(suggest))
+        .routes(routes!(report_event))
+}
+
+/// An agent suggests something to the people running the board. A pending suggestion of
+/// the same type about the same subject comes back (200) instead of a second one (201).
+#[utoipa::path(post, path = "/agent/suggestions", tag = "agent", request_body = AgentSuggestionInput,
+    security(("api_key" = [])),
+    responses((status = 201, body = Suggestion), (status = 200, body = Suggestion), (status = "4XX", body = ErrorBody)))]
+async fn suggest(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<AgentSuggestionInput>,
+) -> Result<(StatusCode, Json<Suggestion>), ApiError> {
+    let (suggestion, created) = s.proactivity.agent_suggestion(&ctx, body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(suggestion)))
+}
+
+/// An agent reports an event (`agent.heartbeat`, `agent.task_started`, ...); rules may
+/// fire on it. Unknown types are a 400 that lists the known ones.
+#[utoipa::path(post, path = "/agent/events", tag = "agent", request_body = AgentEventInput,
+    security(("api_key" = [])),
+    responses((status = 201, body = Event), (status = "4XX", body = ErrorBody)))]
+async fn report_event(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<AgentEventInput>,
+) -> Result<(StatusCode, Json<Event>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.proactivity.agent_event(&ctx, body).await?),
+    ))
 }
 
 /// Boards the agent works on.

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod members;
 pub mod organizations;
 pub mod schedules;
+pub mod suggestions;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,4 +34,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(schedules::router())
         .merge(gateways::router())
         .merge(agents::router())
+        .merge(suggestions::router())
 }

@@ -293,8 +293,9 @@ impl CompiledFilter {
     }
 }
 
+/// A stored event row (read by the rule engine's catch-up scan too).
 #[derive(FromRow)]
-struct EventRow {
+pub(crate) struct EventRow {
     id: Uuid,
     organization_id: OrgId,
     seq: i64,
@@ -343,6 +344,11 @@ enum Order {
     NewestFirst,
     OldestFirst,
 }
+
+/// Columns of [`EventRow`], in order.
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, organization_id, seq, event_type, board_id, agent_id, task_id, actor_type,
+    actor_id, actor_name, payload, created_at";
 
 async fn query(
     conn: &mut PgConnection,

@@ -7,6 +7,30 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
+/// Expires pending suggestions nobody acted on in time
+/// (`PROACTIVITY_SUGGESTION_EXPIRY_HOURS`, or the rule's own `expires_in_hours`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpireSuggestions;
+
+impl Job for ExpireSuggestions {
+    const KIND: &'static str = "proactivity.expire_suggestions";
+    const PRIORITY: JobPriority = JobPriority::Low;
+    const TIMEOUT: Duration = Duration::from_secs(120);
+
+    async fn run(self, ctx: JobContext) -> JobOutcome {
+        let mut expired = 0;
+        loop {
+            let n =
+                crate::proactivity::expire_suggestions(&ctx.pool, ctx.bus.as_ref(), 500).await?;
+            expired += n;
+            if n < 500 || ctx.cancel.is_cancelled() {
+                break;
+            }
+        }
+        Ok(Some(json!({ "expired": expired })))
+    }
+}
+
 /// Deletes refresh tokens (console and H5) that expired more than a day ago.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TokenCleanup;
@@ -121,6 +145,7 @@ impl Job for OrgPurge {
 /// Every system job kind.
 pub fn register(registry: super::Registry) -> super::Registry {
     registry
+        .register::<ExpireSuggestions>()
         .register::<TokenCleanup>()
         .register::<EventPartitions>()
         .register::<OrgPurge>()
