@@ -132,6 +132,11 @@ CREATE TABLE rule_event_receipts (
     evaluated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX rule_event_receipts_org ON rule_event_receipts (organization_id, seq);
+ALTER TABLE rule_event_receipts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rule_event_receipts FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON rule_event_receipts
+    USING (organization_id = app_current_org())
+    WITH CHECK (organization_id = app_current_org());
 
 -- Every event of the organization up to evaluated_through has been evaluated.
 CREATE TABLE rule_cursors (
@@ -139,9 +144,17 @@ CREATE TABLE rule_cursors (
     evaluated_through bigint NOT NULL,
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
--- Existing history is not evaluated when the engine first arrives.
+ALTER TABLE rule_cursors ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rule_cursors FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON rule_cursors
+    USING (organization_id = app_current_org())
+    WITH CHECK (organization_id = app_current_org());
+-- Existing history is not evaluated when the engine first arrives. Both tables force
+-- row-level security, so this cross-tenant copy runs as the system role.
+SET LOCAL ROLE mc_system;
 INSERT INTO rule_cursors (organization_id, evaluated_through)
 SELECT organization_id, last_seq FROM org_event_seq;
+RESET ROLE;
 
 -- One row per fired tick: whoever inserts it fires the tick, exactly once.
 CREATE TABLE rule_cron_ticks (
@@ -155,8 +168,14 @@ CREATE TABLE rule_cron_ticks (
 -- The six builtin rules of seed 000 M8, per organization. Their conditions are in the
 -- language of crates/mc-domain/src/proactivity/conditions.rs (a test validates them).
 CREATE FUNCTION seed_builtin_rules(p_org uuid) RETURNS void
-    LANGUAGE sql SECURITY DEFINER SET search_path = public
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public
 AS $$
+DECLARE
+    caller_org text := current_setting('app.current_org_id', true);
+BEGIN
+    -- Row-level security is forced on the table: act as the new organization, then give
+    -- the caller its own setting back.
+    PERFORM set_config('app.current_org_id', p_org::text, true);
     INSERT INTO proactive_rules (id, organization_id, name, description, trigger_event, conditions,
                                  action_type, action_config, is_builtin, builtin_key, cooldown_seconds)
     SELECT gen_random_uuid(), p_org, r.name, r.description, r.trigger_event, r.conditions::jsonb,
@@ -219,6 +238,8 @@ AS $$
          86400)
     ) AS r(key, name, description, trigger_event, conditions, action_config, cooldown)
     ON CONFLICT DO NOTHING;
+    PERFORM set_config('app.current_org_id', coalesce(caller_org, ''), true);
+END;
 $$;
 
 CREATE FUNCTION organizations_seed_rules() RETURNS trigger

@@ -50,7 +50,7 @@ async fn housekeeping_runs_on_schedule_once_per_tick() {
                 .fetch_one(&admin)
                 .await
                 .ok()?;
-        (n == 4).then_some(())
+        (n == 5).then_some(())
     })
     .await;
 
@@ -145,8 +145,58 @@ async fn housekeeping_runs_on_schedule_once_per_tick() {
     .unwrap();
     assert!(ahead.is_some(), "partitions are kept ahead");
 
+    // Suggestion expiry: a pending suggestion past its time expires; a live one stays.
+    let org = Uuid::now_v7();
+    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ($1, 'expiry', 'Expiry')")
+        .bind(org)
+        .execute(&admin)
+        .await
+        .unwrap();
+    for (title, minutes) in [("stale", -1), ("fresh", 60)] {
+        sqlx::query(
+            "INSERT INTO agent_suggestions (id, organization_id, suggestion_type, title, subject,
+                 created_by_type, created_by_id, expires_at)
+             VALUES ($1, $2, 'idle_agent', $3, $3, 'system', $2, now() + make_interval(mins => $4))",
+        )
+        .bind(Uuid::now_v7())
+        .bind(org)
+        .bind(title)
+        .bind(minutes)
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+    make_due(&admin, "system.expire_suggestions").await;
+    let results = eventually(WAIT, "suggestion expiry ran", || async {
+        let r = completed(&admin, "proactivity.expire_suggestions").await;
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(results[0]["expired"], 1);
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT title, status FROM agent_suggestions ORDER BY title")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            ("fresh".into(), "pending".into()),
+            ("stale".into(), "expired".into())
+        ]
+    );
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM agent_events WHERE organization_id = $1 AND event_type = 'suggestion.updated'",
+    )
+    .bind(org)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 1, "the expiry is in the event log");
+
     // Two workers, each tick fired once: one job per schedule run above.
     for kind in [
+        "proactivity.expire_suggestions",
         "maintenance.token_cleanup",
         "maintenance.org_purge",
         "maintenance.event_partitions",
