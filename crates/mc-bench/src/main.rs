@@ -11,6 +11,7 @@ mod live;
 mod queue;
 mod report;
 mod rls;
+mod rules;
 mod stats;
 
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ usage: mc-bench <command> [args]
   h5-echo <addr>                          the echo-server ceiling for h5-load
   h5-idle <ws> <users> <sockets> <relay-pid> <sources>
                                           idle chat sockets and relay RSS per socket
+  rules-throughput <api> <token> <redis-url> <events> <rules>
+                                          events evaluated per second by one mc-rules
+  rules-latency <api> <token> <n> <rate>  committed event -> suggestion on SSE
   report <file> <section>                 replace <section> of <file> with stdin
 ";
 
@@ -56,6 +60,12 @@ fn main() -> ExitCode {
             .as_slice()
         {
             ["rls", url] => rls::run(url).await,
+            ["rules-throughput", api, token, redis, events, rules] => {
+                rules::throughput(api, token, redis, events.parse()?, rules.parse()?).await
+            }
+            ["rules-latency", api, token, n, rate] => {
+                rules::latency(api, token, n.parse()?, rate.parse()?).await
+            }
             ["login", api, email, password, n] => {
                 stats::login(api, email, password, n.parse()?).await
             }

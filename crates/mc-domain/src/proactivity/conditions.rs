@@ -566,12 +566,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value) -> Conditions {
-        Conditions::parse(&v, false).unwrap()
+    fn parse(v: &Value) -> Conditions {
+        Conditions::parse(v, false).unwrap()
     }
 
-    fn problem(v: Value, cron: bool) -> FieldError {
-        Conditions::parse(&v, cron).unwrap_err()
+    fn problem(v: &Value, cron: bool) -> FieldError {
+        Conditions::parse(v, cron).unwrap_err()
     }
 
     #[test]
@@ -582,7 +582,7 @@ mod tests {
                      "unblocked_task_ids": ["a", "b"]},
             "board": {"in_progress_count": 16, "max_agents": 5},
         });
-        let c = parse(json!({"all": [
+        let c = parse(&json!({"all": [
             {"field": "event.payload.to", "op": "eq", "value": "done"},
             {"any": [{"field": "task.title", "op": "matches", "value": "(?i)follow[ -]?up"},
                      {"field": "task.status", "op": "eq", "value": "review"}]},
@@ -594,19 +594,21 @@ mod tests {
         ]}));
         assert!(c.eval(&facts));
         assert!(c.needs().task && c.needs().board && !c.needs().agent);
-        let over = parse(json!({"field": "board.in_progress_count", "op": "gt",
+        let over = parse(&json!({"field": "board.in_progress_count", "op": "gt",
                                 "value": {"field": "board.max_agents", "times": 3, "plus": 1}}));
         assert!(!over.eval(&facts), "16 > 5*3+1 is false");
-        assert!(parse(json!({})).eval(&facts));
-        let missing = parse(json!({"field": "agent.idle_seconds", "op": "gt", "value": 1}));
+        assert!(parse(&json!({})).eval(&facts));
+        let missing = parse(&json!({"field": "agent.idle_seconds", "op": "gt", "value": 1}));
         assert!(
             !missing.eval(&facts),
             "a missing fact satisfies no comparison"
         );
         assert!(
-            parse(json!({"field": "task.due_at", "op": "exists", "value": false})).eval(&facts)
+            parse(&json!({"field": "task.due_at", "op": "exists", "value": false})).eval(&facts)
         );
-        assert!(parse(json!({"field": "board.max_agents", "op": "eq", "value": 5.0})).eval(&facts));
+        assert!(
+            parse(&json!({"field": "board.max_agents", "op": "eq", "value": 5.0})).eval(&facts)
+        );
     }
 
     #[test]
@@ -617,13 +619,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.for_each, Some(SubjectKind::Task));
-        assert_eq!(problem(json!({}), true).field, "conditions.for_each");
+        assert_eq!(problem(&json!({}), true).field, "conditions.for_each");
         assert_eq!(
-            problem(json!({"for_each": "task"}), false).field,
+            problem(&json!({"for_each": "task"}), false).field,
             "conditions.for_each"
         );
         assert_eq!(
-            problem(json!({"for_each": "planet"}), true).field,
+            problem(&json!({"for_each": "planet"}), true).field,
             "conditions.for_each"
         );
     }
@@ -677,7 +679,7 @@ mod tests {
             ),
         ];
         for (tree, path) in cases {
-            assert_eq!(problem(tree.clone(), false).field, path, "{tree}");
+            assert_eq!(problem(&tree, false).field, path, "{tree}");
         }
         let mut deep = json!({"field": "task.status", "op": "exists"});
         for _ in 0..20 {

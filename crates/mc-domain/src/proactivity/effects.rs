@@ -10,7 +10,7 @@ use crate::ids::{AgentId, BoardId, OrgId, TaskId};
 use serde_json::json;
 use sqlx::PgConnection;
 
-fn updated(task: &Task, changes: serde_json::Value) -> NewEvent {
+fn updated(task: &Task, changes: &serde_json::Value) -> NewEvent {
     NewEvent::new("task.updated")
         .board(task.board_id)
         .task(task.id)
@@ -47,7 +47,7 @@ pub async fn assign_task(
     let events = vec![
         updated(
             &task,
-            json!({ "assignee_agent_id": agent, "assignee_user_id": null }),
+            &json!({ "assignee_agent_id": agent, "assignee_user_id": null }),
         ),
         NewEvent::new("task.assigned")
             .board(task.board_id)
@@ -94,7 +94,7 @@ pub async fn set_priority(
     let task = boards::get_task(conn, task_id)
         .await?
         .ok_or(Error::NotFound { resource: "task" })?;
-    let event = updated(&task, json!({ "priority": priority }));
+    let event = updated(&task, &json!({ "priority": priority }));
     Ok(Some((task, vec![event])))
 }
 
