@@ -537,3 +537,48 @@ async fn logout_closes_the_socket_with_4001() {
     assert_eq!(code, 4001);
     assert_eq!(frames.last().unwrap()["reason"], "session revoked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_suggestion_for_the_board_arrives_as_suggestion_new() {
+    let stack = Stack::start().await;
+    let relay = stack.relay().await;
+    let (mut ws, state) = stack.open(&relay, &stack.admin.token).await;
+    let agent = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, 'Advisor', $3)",
+    )
+    .bind(agent)
+    .bind(stack.admin.org_id.unwrap())
+    .bind(stack.board.parse::<uuid::Uuid>().unwrap())
+    .execute(&stack.api.db.admin_pool().await)
+    .await
+    .unwrap();
+    let key = stack
+        .api
+        .post(
+            Some(&stack.admin.token),
+            "/api/v1/api-keys",
+            json!({"name": "advisor", "role": "developer", "agent_id": agent}),
+        )
+        .await
+        .expect(201)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let suggestion = stack
+        .api
+        .post(
+            Some(&key),
+            "/api/v1/agent/suggestions",
+            json!({"suggestion_type": "workload_rebalance", "title": "Split the work", "board_id": stack.board}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let frame = ws.next_json(WAIT).await;
+    assert_eq!(frame["type"], "suggestion.new", "{frame}");
+    assert_eq!(frame["suggestion"]["id"], suggestion["id"]);
+    assert_eq!(frame["suggestion"]["title"], "Split the work");
+    assert!(frame["seq"].as_i64().unwrap() > state["seq"].as_i64().unwrap());
+}

@@ -915,6 +915,23 @@ async fn a_dead_consumers_events_are_taken_over_without_loss_or_repeats() {
         .await
         .unwrap();
     assert_eq!(pending.count(), 0, "nothing left unacknowledged");
+    // The dead consumer, holding nothing now, is removed from the group once idle.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        alive
+            .forget_departed(Duration::from_millis(10))
+            .await
+            .unwrap(),
+        1
+    );
+    let names: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(redis.key("events"))
+        .arg(GROUP)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 1, "only the live consumer remains");
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ pub const GROUP: &str = "mc-rules";
 /// How long one read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
 
+/// Idle time after which a consumer with nothing pending is removed from the group (every
+/// process joins under a fresh name, so restarts would otherwise accumulate names).
+const DEPARTED_AFTER: Duration = Duration::from_secs(3600);
+
 /// Consumer settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerSettings {
@@ -158,6 +162,9 @@ impl RuleConsumer {
                 if let Err(err) = self.reclaim().await {
                     tracing::warn!(error = %err, "claiming idle rule-stream entries failed");
                 }
+                if let Err(err) = self.forget_departed(DEPARTED_AFTER).await {
+                    tracing::warn!(error = %err, "removing departed consumers failed");
+                }
             }
         }
     }
@@ -250,6 +257,44 @@ impl RuleConsumer {
         }
         metrics::counter!("mc_rules_reclaimed_total").increment(claimed.ids.len() as u64);
         self.handle(claimed.ids, Some(&deliveries)).await
+    }
+
+    /// Removes consumers idle for longer than `after` that hold nothing pending; returns
+    /// how many.
+    pub async fn forget_departed(&self, after: Duration) -> Result<usize> {
+        let mut conn = self.redis.conn();
+        let consumers: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&self.stream)
+            .arg(GROUP)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("listing the group's consumers"))?;
+        let mut removed = 0;
+        for c in consumers {
+            let name = match c.get("name") {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(redis::Value::SimpleString(s)) => s.clone(),
+                _ => continue,
+            };
+            let number = |key: &str| match c.get(key) {
+                Some(redis::Value::Int(n)) => *n,
+                _ => -1,
+            };
+            let idle_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+            if name != self.name && number("pending") == 0 && number("idle") > idle_ms {
+                let _: i64 = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&self.stream)
+                    .arg(GROUP)
+                    .arg(&name)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err("removing a departed consumer"))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Evaluates entries and acknowledges all but the failed ones. `deliveries` (from a

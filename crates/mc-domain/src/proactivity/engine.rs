@@ -68,6 +68,9 @@ pub struct Engine {
     pool: PgPool,
     bus: Arc<dyn EventBus>,
     suggestion_expiry: Duration,
+    /// Compiled rules by id and version (`updated_at`): rules are read every batch, but
+    /// compiled (regular expressions included) only when they change.
+    compiled: Arc<std::sync::Mutex<HashMap<Uuid, Arc<CompiledRule>>>>,
 }
 
 impl Engine {
@@ -78,7 +81,31 @@ impl Engine {
             pool,
             bus,
             suggestion_expiry,
+            compiled: Default::default(),
         }
+    }
+
+    /// The compiled form of a stored rule, from the cache while it is unchanged.
+    fn compile(
+        &self,
+        rule: Rule,
+    ) -> std::result::Result<Arc<CompiledRule>, crate::error::FieldError> {
+        let mut cache = self
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cache.get(&rule.id.0)
+            && hit.rule.updated_at == rule.updated_at
+        {
+            return Ok(hit.clone());
+        }
+        let id = rule.id.0;
+        let compiled = Arc::new(CompiledRule::compile(rule)?);
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(id, compiled.clone());
+        Ok(compiled)
     }
 
     /// The pool.
@@ -120,10 +147,10 @@ impl Engine {
         }
         let orgs: Vec<Uuid> = unique(events.iter().map(|e| e.organization_id.0));
         let triggers: Vec<String> = unique(events.iter().map(|e| e.event_type.clone()));
-        let mut by_trigger: HashMap<(OrgId, String), Vec<CompiledRule>> = HashMap::new();
+        let mut by_trigger: HashMap<(OrgId, String), Vec<Arc<CompiledRule>>> = HashMap::new();
         for rule in repo::enabled_rules(&mut tx, &orgs, &triggers).await? {
             let key = (rule.organization_id, rule.trigger_event.clone());
-            match CompiledRule::compile(rule) {
+            match self.compile(rule) {
                 Ok(compiled) => by_trigger.entry(key).or_default().push(compiled),
                 Err(problem) => {
                     metrics::counter!("mc_rules_invalid_total").increment(1);
@@ -146,13 +173,14 @@ impl Engine {
             };
             let rules: Vec<&CompiledRule> = rules
                 .iter()
+                .map(AsRef::as_ref)
                 .filter(|r| {
                     r.rule.board_id.is_none()
                         || r.rule.board_id == event.board_id
                         || r.conditions.for_each.is_some()
                 })
                 .collect();
-            if rules.is_empty() {
+            if rules.is_empty() || !Self::may_fire(event, &rules) {
                 continue;
             }
             let mut savepoint = (*tx).begin().await?;
@@ -189,6 +217,23 @@ impl Engine {
         metrics::counter!("mc_rules_fired_total").increment(report.fired as u64);
         self.bus.publish(&published).await;
         Ok(report)
+    }
+
+    /// Whether any rule could fire for the event. Rules that read only the event are
+    /// decided here, in memory: most events fire nothing, and those should cost no
+    /// round trip beyond the batch's receipts.
+    fn may_fire(event: &Event, rules: &[&CompiledRule]) -> bool {
+        if rules
+            .iter()
+            .any(|r| r.conditions.for_each.is_some() || r.needs != Needs::default())
+        {
+            return true;
+        }
+        let doc = json!({ "event": facts::event_doc(event) });
+        rules.iter().any(|r| {
+            let kind = r.action.subject().unwrap_or_else(|| default_subject(event));
+            subject_of(kind, &doc).is_some() && r.conditions.eval(&doc)
+        })
     }
 
     /// Records events that kept failing as evaluated (`poison`), so they stop coming back.
