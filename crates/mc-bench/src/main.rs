@@ -39,7 +39,7 @@ usage: mc-bench <command> [args]
   h5-echo <addr>                          the echo-server ceiling for h5-load
   h5-idle <ws> <users> <sockets> <relay-pid> <sources>
                                           idle chat sockets and relay RSS per socket
-  rules-throughput <api> <token> <redis-url> <events> <rules>
+  rules-throughput <api> <token> <redis-url> <events> <new-rules> <label>
                                           events evaluated per second by one mc-rules
   rules-latency <api> <token> <n> <rate>  committed event -> suggestion on SSE
   report <file> <section>                 replace <section> of <file> with stdin
@@ -60,8 +60,8 @@ fn main() -> ExitCode {
             .as_slice()
         {
             ["rls", url] => rls::run(url).await,
-            ["rules-throughput", api, token, redis, events, rules] => {
-                rules::throughput(api, token, redis, events.parse()?, rules.parse()?).await
+            ["rules-throughput", api, token, redis, events, rules, label] => {
+                rules::throughput(api, token, redis, events.parse()?, rules.parse()?, label).await
             }
             ["rules-latency", api, token, n, rate] => {
                 rules::latency(api, token, n.parse()?, rate.parse()?).await

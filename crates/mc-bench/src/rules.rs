@@ -28,9 +28,20 @@ pub async fn throughput(
     redis_url: &str,
     events: usize,
     rules: usize,
+    label: &str,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let mut org = String::new();
+    let me: Value = http
+        .get(format!("{api}/api/v1/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut org = me["current_organization_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     for i in 0..rules {
         let rule = post(
             &http,
@@ -112,8 +123,9 @@ pub async fn throughput(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let drained = started.elapsed();
+    anyhow::ensure!(!org.is_empty(), "no organization id");
     println!(
-        "| one mc-rules, {rules} enabled rules (event-field conditions), batches of 256 | {events} | {:.2} | {:.2} | {:.0} |",
+        "| {label} | {events} | {:.2} | {:.2} | {:.0} |",
         produced.as_secs_f64(),
         drained.as_secs_f64(),
         events as f64 / drained.as_secs_f64()

@@ -1022,3 +1022,119 @@ async fn the_engine_catches_up_from_the_log_after_downtime_and_skips_poison() {
         .unwrap();
     assert_eq!(report.evaluated, 0);
 }
+
+#[tokio::test]
+async fn auto_assign_gives_a_new_task_to_the_least_loaded_agent() {
+    let api = TestApi::start(run_api).await;
+    let rules = start_rules(&api).await;
+    let admin = api.org_admin("acme").await;
+    let b = board(&api, &admin, json!({"name": "Intake"})).await;
+    let (busy, _) = agent(&api, &admin, &b, "Busy").await;
+    let (free, _) = agent(&api, &admin, &b, "Free").await;
+    task(
+        &api,
+        &admin,
+        &b,
+        json!({"title": "already busy", "assignee_agent_id": busy}),
+    )
+    .await;
+    api.post(Some(&admin.token), "/api/v1/proactive-rules",
+             json!({"name": "Route intake", "trigger_event": "task.created", "action_type": "auto_assign",
+                    "conditions": {"not": {"field": "task.assignee_agent_id", "op": "exists"}},
+                    "board_id": b, "cooldown_seconds": 0}))
+        .await
+        .expect(201);
+    let fresh = task(&api, &admin, &b, json!({"title": "route me"})).await;
+    let org = admin.org_id.unwrap().0;
+    wait_evaluated(&api, org, "task.created", 2).await;
+    let t = api
+        .get(&admin.token, &format!("/api/v1/tasks/{fresh}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        t.body["assignee_agent_id"],
+        free.as_str(),
+        "the agent with fewer open tasks"
+    );
+    let assigned = api
+        .get(
+            &admin.token,
+            &format!("/api/v1/events?event_type=task.assigned&task_id={fresh}"),
+        )
+        .await
+        .expect(200);
+    let item = &assigned.body["items"][0];
+    assert_eq!(item["actor"]["type"], "system");
+    assert_eq!(item["actor"]["name"], "rule: Route intake");
+    rules.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_suggestion_stream_replays_from_last_event_id() {
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("acme").await;
+    let b = board(&api, &admin, json!({"name": "Replay"})).await;
+    let (_, key) = agent(&api, &admin, &b, "Advisor").await;
+    let mut live = suggestion_stream(&api, &admin).await;
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let t = task(&api, &admin, &b, json!({"title": format!("t{i}")})).await;
+        made.push(id(&api
+            .post(
+                Some(&key),
+                "/api/v1/agent/suggestions",
+                json!({"suggestion_type": "blocked_task", "title": format!("s{i}"), "task_id": t}),
+            )
+            .await
+            .expect(201)
+            .body));
+    }
+    let mut ids = Vec::new();
+    for expected in &made {
+        let m = live.next(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(m.event, "suggestion.new");
+        assert_eq!(&m.json()["suggestion"]["id"], expected);
+        ids.push(m.id.unwrap());
+    }
+    api.post(
+        Some(&admin.token),
+        &format!("/api/v1/suggestions/{}/dismiss", made[2]),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    // A client that saw only the first reconnects: it gets the rest, in order, then live.
+    let mut resumed = SseStream::open(
+        &api.url("/api/v1/suggestions/stream"),
+        Some(&admin.token),
+        &[("last-event-id", ids[0].as_str())],
+    )
+    .await;
+    let second = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        (second.event.as_str(), second.id.as_deref()),
+        ("suggestion.new", Some(ids[1].as_str()))
+    );
+    let third = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(third.json()["suggestion"]["id"], made[2]);
+    let dismissed = resumed.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(dismissed.event, "suggestion.updated");
+    assert_eq!(dismissed.json()["suggestion"]["status"], "dismissed");
+    // Paging through the list.
+    let page = api
+        .get(&admin.token, "/api/v1/suggestions?limit=2")
+        .await
+        .expect(200);
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page.body["total"], 3);
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let rest = api
+        .get(
+            &admin.token,
+            &format!("/api/v1/suggestions?limit=2&cursor={cursor}"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest.body["items"][0]["id"], made[0], "newest first");
+}

@@ -470,6 +470,56 @@ impl Conditions {
     pub fn eval(&self, facts: &Value) -> bool {
         eval(&self.root, facts)
     }
+
+    /// The verdict from the event alone, before any fact is loaded: `Some(false)` means
+    /// no fact could make the tree true (so nothing need be loaded), `None` that it
+    /// depends on facts.
+    pub fn eval_event_only(&self, facts: &Value) -> Option<bool> {
+        partial(&self.root, facts)
+    }
+}
+
+fn reads_facts(path: &str) -> bool {
+    !path.starts_with("event.")
+}
+
+/// Three-valued evaluation: comparisons on facts not loaded are unknown.
+fn partial(node: &Node, facts: &Value) -> Option<bool> {
+    match node {
+        Node::True => Some(true),
+        Node::All(items) => {
+            let mut unknown = false;
+            for item in items {
+                match partial(item, facts) {
+                    Some(false) => return Some(false),
+                    None => unknown = true,
+                    Some(true) => {}
+                }
+            }
+            if unknown { None } else { Some(true) }
+        }
+        Node::Any(items) => {
+            let mut unknown = false;
+            for item in items {
+                match partial(item, facts) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            if unknown { None } else { Some(false) }
+        }
+        Node::Not(inner) => partial(inner, facts).map(|b| !b),
+        Node::Compare { field, op, value } => {
+            let reference_reads_facts =
+                matches!(value, Operand::Field { path, .. } if reads_facts(path));
+            if reads_facts(field) || reference_reads_facts {
+                None
+            } else {
+                Some(compare(lookup(facts, field), *op, value, facts))
+            }
+        }
+    }
 }
 
 /// The value at a dotted path of the facts document (`{"event": .., "task": .., ...}`).
@@ -608,6 +658,38 @@ mod tests {
         );
         assert!(
             parse(&json!({"field": "board.max_agents", "op": "eq", "value": 5.0})).eval(&facts)
+        );
+    }
+
+    #[test]
+    fn the_event_alone_can_rule_a_tree_out() {
+        let c = parse(&json!({"all": [
+            {"field": "event.payload.to", "op": "eq", "value": "done"},
+            {"field": "task.unblocked_downstream_count", "op": "gt", "value": 0},
+        ]}));
+        let moved = |to: &str| json!({"event": {"payload": {"to": to}}});
+        assert_eq!(c.eval_event_only(&moved("review")), Some(false));
+        assert_eq!(
+            c.eval_event_only(&moved("done")),
+            None,
+            "depends on the task"
+        );
+        let either = parse(&json!({"any": [
+            {"field": "event.type", "op": "eq", "value": "task.created"},
+            {"field": "board.max_agents", "op": "gt", "value": 1},
+        ]}));
+        assert_eq!(
+            either.eval_event_only(&json!({"event": {"type": "task.created"}})),
+            Some(true)
+        );
+        assert_eq!(
+            either.eval_event_only(&json!({"event": {"type": "task.deleted"}})),
+            None
+        );
+        assert_eq!(
+            parse(&json!({"not": {"field": "event.type", "op": "exists"}}))
+                .eval_event_only(&moved("x")),
+            Some(true)
         );
     }
 

@@ -180,7 +180,12 @@ impl Engine {
                         || r.conditions.for_each.is_some()
                 })
                 .collect();
-            if rules.is_empty() || !Self::may_fire(event, &rules) {
+            let event_only = json!({ "event": facts::event_doc(event) });
+            let rules: Vec<&CompiledRule> = rules
+                .into_iter()
+                .filter(|r| Self::could_fire(event, r, &event_only))
+                .collect();
+            if rules.is_empty() {
                 continue;
             }
             let mut savepoint = (*tx).begin().await?;
@@ -219,21 +224,25 @@ impl Engine {
         Ok(report)
     }
 
-    /// Whether any rule could fire for the event. Rules that read only the event are
-    /// decided here, in memory: most events fire nothing, and those should cost no
-    /// round trip beyond the batch's receipts.
-    fn may_fire(event: &Event, rules: &[&CompiledRule]) -> bool {
-        if rules
-            .iter()
-            .any(|r| r.conditions.for_each.is_some() || r.needs != Needs::default())
-        {
+    /// Whether the rule could fire for the event. What the event alone decides is decided
+    /// here, in memory: most events fire nothing, and those should cost no round trip
+    /// beyond the batch's receipts (only rules still undecided load facts).
+    fn could_fire(event: &Event, rule: &CompiledRule, event_only: &Value) -> bool {
+        if rule.conditions.for_each.is_some() {
             return true;
         }
-        let doc = json!({ "event": facts::event_doc(event) });
-        rules.iter().any(|r| {
-            let kind = r.action.subject().unwrap_or_else(|| default_subject(event));
-            subject_of(kind, &doc).is_some() && r.conditions.eval(&doc)
-        })
+        match rule.conditions.eval_event_only(event_only) {
+            Some(false) => false,
+            // True on the event alone still needs the subject, which may be a fact.
+            Some(true) if rule.needs == Needs::default() => {
+                let kind = rule
+                    .action
+                    .subject()
+                    .unwrap_or_else(|| default_subject(event));
+                subject_of(kind, event_only).is_some()
+            }
+            _ => true,
+        }
     }
 
     /// Records events that kept failing as evaluated (`poison`), so they stop coming back.
