@@ -169,18 +169,22 @@ impl RuleConsumer {
         }
     }
 
-    async fn read_new(
+    /// `XREADGROUP` for new entries, waiting up to `block` for some.
+    async fn read_group(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut impl redis::aio::ConnectionLike,
+        block: Option<Duration>,
     ) -> Result<Vec<StreamId>> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
             .arg(GROUP)
             .arg(&self.name)
             .arg("COUNT")
-            .arg(self.settings.batch_size)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
+            .arg(self.settings.batch_size);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        }
+        let reply: Option<StreamReadReply> = cmd
             .arg("STREAMS")
             .arg(&self.stream)
             .arg(">")
@@ -192,25 +196,18 @@ impl RuleConsumer {
             .unwrap_or_default())
     }
 
+    async fn read_new(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> Result<Vec<StreamId>> {
+        self.read_group(conn, Some(BLOCK)).await
+    }
+
     /// Reads once without blocking and handles what came (tests and benchmarks drive the
     /// consumer step by step with this).
     pub async fn poll_once(&self) -> Result<PassReport> {
         let mut conn = self.redis.conn();
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(&self.name)
-            .arg("COUNT")
-            .arg(self.settings.batch_size)
-            .arg("STREAMS")
-            .arg(&self.stream)
-            .arg(">")
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err("reading the event stream"))?;
-        let entries = reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-            .unwrap_or_default();
+        let entries = self.read_group(&mut conn, None).await?;
         self.handle(entries, None).await
     }
 

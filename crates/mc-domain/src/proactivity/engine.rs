@@ -456,7 +456,12 @@ impl Engine {
 
 /// The `suggestion.created` event (board sockets show it as `suggestion.new`).
 pub fn created_event(s: &super::Suggestion) -> NewEvent {
-    let mut e = NewEvent::new("suggestion.created")
+    suggestion_event("suggestion.created", s)
+}
+
+/// A `suggestion.*` event carrying the suggestion as it is now.
+pub fn suggestion_event(event_type: &str, s: &super::Suggestion) -> NewEvent {
+    let mut e = NewEvent::new(event_type)
         .agent(s.agent_id)
         .payload(json!({ "suggestion": s }));
     if let Some(b) = s.board_id {

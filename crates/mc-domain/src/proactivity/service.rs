@@ -690,16 +690,7 @@ impl ProactivityService {
 
 /// The `suggestion.updated` event.
 pub fn updated_event(s: &Suggestion) -> NewEvent {
-    let mut e = NewEvent::new("suggestion.updated")
-        .agent(s.agent_id)
-        .payload(json!({ "suggestion": s }));
-    if let Some(b) = s.board_id {
-        e = e.board(b);
-    }
-    if let Some(t) = s.task_id {
-        e = e.task(t);
-    }
-    e
+    super::engine::suggestion_event("suggestion.updated", s)
 }
 
 /// Expires pending suggestions past their time and records `suggestion.updated` for
