@@ -373,7 +373,7 @@ async fn cancelling_a_job_records_who_did_it_in_the_event_log() {
     .await
     .expect(200);
     let bus = mc_domain::events::MemoryEventBus::new();
-    while jobs::events::forward_once(api.db.pool(), &bus, 100)
+    while mc_domain::events::outbox::forward_once(api.db.pool(), &bus, 100)
         .await
         .unwrap()
         > 0

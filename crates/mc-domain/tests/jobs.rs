@@ -3,10 +3,10 @@
 //! drain on shutdown, and exactly-once effects with two workers and one killed.
 
 use mc_domain::db::{begin_org, begin_system};
+use mc_domain::events::outbox as job_events;
 use mc_domain::events::{self, CompiledFilter, Event, EventBus, EventFilter, MemoryEventBus};
 use mc_domain::fanout::Delivery;
 use mc_domain::ids::{JobId, OrgId};
-use mc_domain::jobs::events as job_events;
 use mc_domain::jobs::worker::{Worker, WorkerOptions};
 use mc_domain::jobs::{
     self, Job, JobContext, JobError, JobOutcome, JobPriority, JobState, NewJob, Registry, repo,

@@ -4,12 +4,13 @@ use anyhow::Context;
 use axum::Router;
 use mc_domain::config::{ServiceConfig, WorkerConfig};
 use mc_domain::db::begin_system;
+use mc_domain::events::outbox;
 use mc_domain::events::{EventBus, RedisEventBus};
 use mc_domain::gateways::sweep::OfflineSweep;
 use mc_domain::infra::Infra;
 use mc_domain::jobs::schedules::{self, ScheduleSpec, Timing};
 use mc_domain::jobs::worker::{Worker, WorkerOptions};
-use mc_domain::jobs::{Job, JobPriority, Registry, events as job_events, system, tenant};
+use mc_domain::jobs::{Job, JobPriority, Registry, system, tenant};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -103,7 +104,7 @@ pub async fn run(
         ..WorkerOptions::new(mc_domain::infra::instance_name("worker"))
     };
     let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
-    let forwarder = tokio::spawn(job_events::forward(
+    let forwarder = tokio::spawn(outbox::forward(
         infra.pool.clone(),
         bus.clone(),
         config.poll_interval,

@@ -57,6 +57,9 @@ pub struct NewEvent {
     pub task_id: Option<TaskId>,
     /// Details.
     pub payload: serde_json::Value,
+    /// Who acted, when not the appending caller (the outbox forwarder and the rule engine
+    /// append many actors' events at once).
+    pub actor: Option<Actor>,
 }
 
 impl NewEvent {
@@ -68,7 +71,14 @@ impl NewEvent {
             agent_id: None,
             task_id: None,
             payload: serde_json::Value::Object(Default::default()),
+            actor: None,
         }
+    }
+
+    /// Sets the actor (instead of the one `append` is given).
+    pub fn by(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
     }
 
     /// Sets the board.
@@ -162,7 +172,7 @@ pub async fn append(
             board_id: e.board_id,
             agent_id: e.agent_id,
             task_id: e.task_id,
-            actor: actor.clone(),
+            actor: e.actor.unwrap_or_else(|| actor.clone()),
             payload: e.payload,
             created_at: now,
         })
@@ -359,37 +369,24 @@ async fn query(
     limit: i64,
 ) -> Result<Vec<Event>> {
     let f = &filter.filter;
-    let sql = match order {
-        Order::NewestFirst => {
-            "SELECT id, organization_id, seq, event_type, board_id, agent_id, task_id, actor_type,
-                    actor_id, actor_name, payload, created_at
-             FROM agent_events
-             WHERE ($1::bigint IS NULL OR seq < $1) AND ($11::bigint IS NULL OR seq <= $11)
-               AND ($2::uuid IS NULL OR board_id = $2) AND ($3::uuid IS NULL OR task_id = $3)
-               AND ($4::uuid IS NULL OR agent_id = $4) AND ($5::uuid IS NULL OR actor_id = $5)
-               AND ($6::timestamptz IS NULL OR created_at >= $6)
-               AND ($7::timestamptz IS NULL OR created_at < $7)
-               AND ((cardinality($8::text[]) = 0 AND cardinality($9::text[]) = 0)
-                    OR event_type = ANY($8)
-                    OR EXISTS (SELECT 1 FROM unnest($9::text[]) p WHERE starts_with(event_type, p)))
-             ORDER BY seq DESC LIMIT $10"
-        }
-        Order::OldestFirst => {
-            "SELECT id, organization_id, seq, event_type, board_id, agent_id, task_id, actor_type,
-                    actor_id, actor_name, payload, created_at
-             FROM agent_events
-             WHERE ($1::bigint IS NULL OR seq > $1) AND ($11::bigint IS NULL OR seq <= $11)
-               AND ($2::uuid IS NULL OR board_id = $2) AND ($3::uuid IS NULL OR task_id = $3)
-               AND ($4::uuid IS NULL OR agent_id = $4) AND ($5::uuid IS NULL OR actor_id = $5)
-               AND ($6::timestamptz IS NULL OR created_at >= $6)
-               AND ($7::timestamptz IS NULL OR created_at < $7)
-               AND ((cardinality($8::text[]) = 0 AND cardinality($9::text[]) = 0)
-                    OR event_type = ANY($8)
-                    OR EXISTS (SELECT 1 FROM unnest($9::text[]) p WHERE starts_with(event_type, p)))
-             ORDER BY seq ASC LIMIT $10"
-        }
+    // The two directions differ only in the bound's comparison and the order.
+    let (after, direction) = match order {
+        Order::NewestFirst => ("<", "DESC"),
+        Order::OldestFirst => (">", "ASC"),
     };
-    let rows: Vec<EventRow> = sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM agent_events
+         WHERE ($1::bigint IS NULL OR seq {after} $1) AND ($11::bigint IS NULL OR seq <= $11)
+           AND ($2::uuid IS NULL OR board_id = $2) AND ($3::uuid IS NULL OR task_id = $3)
+           AND ($4::uuid IS NULL OR agent_id = $4) AND ($5::uuid IS NULL OR actor_id = $5)
+           AND ($6::timestamptz IS NULL OR created_at >= $6)
+           AND ($7::timestamptz IS NULL OR created_at < $7)
+           AND ((cardinality($8::text[]) = 0 AND cardinality($9::text[]) = 0)
+                OR event_type = ANY($8)
+                OR EXISTS (SELECT 1 FROM unnest($9::text[]) p WHERE starts_with(event_type, p)))
+         ORDER BY seq {direction} LIMIT $10"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(bound)
         .bind(f.board_id)
         .bind(f.task_id)

@@ -49,6 +49,22 @@ fn actor_kind(stored: &str) -> ActorKind {
     }
 }
 
+/// The event an outbox row records, by the actor the trigger saw.
+fn outbox_event(r: OutboxRow) -> NewEvent {
+    let mut payload = r.payload;
+    if let Some(map) = payload.as_object_mut() {
+        map.insert("occurred_at".into(), serde_json::json!(r.created_at));
+    }
+    NewEvent::new(r.event_type)
+        .agent(r.agent_id)
+        .payload(payload)
+        .by(Actor {
+            kind: actor_kind(&r.actor_type),
+            id: r.actor_id,
+            name: r.actor_name,
+        })
+}
+
 /// Moves up to `limit` outbox rows into the event log and publishes them. Returns how
 /// many were moved (0 also when another forwarder holds the lock).
 pub async fn forward_once(pool: &PgPool, bus: &dyn EventBus, limit: i64) -> Result<usize> {
@@ -73,38 +89,17 @@ pub async fn forward_once(pool: &PgPool, bus: &dyn EventBus, limit: i64) -> Resu
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut appended: Vec<Event> = Vec::with_capacity(rows.len());
-    // Runs of one organization and actor become one append (outbox order is kept).
-    let mut start = 0;
-    while start < rows.len() {
-        let first = &rows[start];
-        let end = rows[start..]
-            .iter()
-            .position(|r| {
-                r.organization_id != first.organization_id
-                    || r.actor_id != first.actor_id
-                    || r.actor_name != first.actor_name
-                    || r.actor_type != first.actor_type
-            })
-            .map_or(rows.len(), |n| start + n);
-        let actor = Actor {
-            kind: actor_kind(&first.actor_type),
-            id: first.actor_id,
-            name: first.actor_name.clone(),
-        };
-        let batch = rows[start..end]
-            .iter()
-            .map(|r| {
-                let mut payload = r.payload.clone();
-                if let Some(map) = payload.as_object_mut() {
-                    map.insert("occurred_at".into(), serde_json::json!(r.created_at));
-                }
-                NewEvent::new(r.event_type.clone())
-                    .agent(r.agent_id)
-                    .payload(payload)
-            })
-            .collect();
-        appended.extend(events::append(&mut tx, first.organization_id, &actor, batch).await?);
-        start = end;
+    // Runs of one organization become one append, each event with its own actor (chat
+    // alternates users and agents row by row); outbox order is kept.
+    let mut rows = rows.into_iter().peekable();
+    while let Some(first) = rows.next() {
+        let org = first.organization_id;
+        let mut batch = vec![outbox_event(first)];
+        while let Some(next) = rows.next_if(|r| r.organization_id == org) {
+            batch.push(outbox_event(next));
+        }
+        let fallback = Actor::system("outbox");
+        appended.extend(events::append(&mut tx, org, &fallback, batch).await?);
     }
     sqlx::query("DELETE FROM event_outbox WHERE id = ANY($1)")
         .bind(&ids)

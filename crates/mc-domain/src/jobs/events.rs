@@ -6,8 +6,6 @@ use crate::error::Result;
 use crate::identity::context::Actor;
 use sqlx::PgConnection;
 
-pub use crate::events::outbox::{FORWARD_BATCH, forward, forward_once};
-
 /// Records who is changing jobs in this transaction, for the events the trigger writes.
 pub async fn set_actor(conn: &mut PgConnection, actor: &Actor) -> Result<()> {
     sqlx::query(
