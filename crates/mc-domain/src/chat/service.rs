@@ -447,11 +447,14 @@ impl ChatService {
         run: Option<&str>,
     ) -> Result<()> {
         let mut tx = db::begin_org(&self.pool, org).await?;
-        // Not worth an fsync: lost in a crash, a `received` message is only sent again
-        // (same idempotency key) by the sweep.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        // `sent` is not worth an fsync: lost in a crash, the message is back to `received`
+        // and only sent again (same idempotency key) by the sweep. `failed` is: the user
+        // was told, and a lost update would make the sweep send it after all.
+        if status == MessageStatus::Sent {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         repo::set_message_status(&mut *tx, message.id, status, run).await?;
         tx.commit().await?;
         Ok(())
