@@ -184,6 +184,7 @@ impl RelaySupervisor {
                 }
                 Some(frame) = events.next() => {
                     if let Err(e) = ws.send(Message::text(frame.to_string())).await {
+                        events.put_back(frame).await;
                         return Ended::AfterConnect(format!("sending: {e}"));
                     }
                 }

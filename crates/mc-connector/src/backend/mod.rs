@@ -79,14 +79,15 @@ impl Backend {
 /// Frames a bounded queue holds before producers wait.
 const EVENT_QUEUE: usize = 4096;
 
-/// The gateway's event frames on their way to the relay link: in order and never dropped
-/// (a chat reply that is dropped here is lost). When the relay link falls behind or is
-/// down, the queue fills and producers wait, so the gateway's socket is read more slowly
-/// instead.
+/// The gateway's event frames on their way to the relay link, in order (a chat reply
+/// dropped here would be lost). When the relay link falls behind or is down, the queue
+/// fills and producers wait, so the gateway's socket is read more slowly instead. A frame
+/// the link took but could not send is put back and goes first on the next link.
 #[derive(Debug)]
 pub struct EventQueue {
     tx: mpsc::Sender<Value>,
-    rx: Mutex<mpsc::Receiver<Value>>,
+    /// The frame put back, then the queue.
+    rx: Mutex<(Option<Value>, mpsc::Receiver<Value>)>,
 }
 
 impl Default for EventQueue {
@@ -94,7 +95,7 @@ impl Default for EventQueue {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         Self {
             tx,
-            rx: Mutex::new(rx),
+            rx: Mutex::new((None, rx)),
         }
     }
 }
@@ -108,6 +109,15 @@ impl EventQueue {
 
     /// The next frame (one consumer at a time: the relay link).
     pub async fn next(&self) -> Option<Value> {
-        self.rx.lock().await.recv().await
+        let mut rx = self.rx.lock().await;
+        match rx.0.take() {
+            Some(frame) => Some(frame),
+            None => rx.1.recv().await,
+        }
+    }
+
+    /// Puts back a frame taken by [`next`](Self::next) that could not be sent.
+    pub async fn put_back(&self, frame: Value) {
+        self.rx.lock().await.0 = Some(frame);
     }
 }
