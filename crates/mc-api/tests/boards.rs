@@ -744,28 +744,7 @@ async fn agents_work_their_boards_with_their_api_key() {
     let admin = api.org_admin("acme").await;
     let mine = id(&board(&api, &admin, json!({"name": "Agent Board"})).await);
     let other = id(&board(&api, &admin, json!({"name": "Elsewhere"})).await);
-    let agent = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, 'Builder', $3)",
-    )
-    .bind(agent)
-    .bind(admin.org_id.unwrap())
-    .bind(Uuid::parse_str(&mine).unwrap())
-    .execute(&api.db.admin_pool().await)
-    .await
-    .unwrap();
-    let key = api
-        .post(
-            Some(&admin.token),
-            "/api/v1/api-keys",
-            json!({"name": "builder key", "role": "developer", "agent_id": agent}),
-        )
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (agent, key) = api.agent_with_key(&admin, &mine, "Builder").await;
     let t = id(&task(
         &api,
         &admin,

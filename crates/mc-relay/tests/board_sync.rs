@@ -543,29 +543,10 @@ async fn a_new_suggestion_for_the_board_arrives_as_suggestion_new() {
     let stack = Stack::start().await;
     let relay = stack.relay().await;
     let (mut ws, state) = stack.open(&relay, &stack.admin.token).await;
-    let agent = uuid::Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, 'Advisor', $3)",
-    )
-    .bind(agent)
-    .bind(stack.admin.org_id.unwrap())
-    .bind(stack.board.parse::<uuid::Uuid>().unwrap())
-    .execute(&stack.api.db.admin_pool().await)
-    .await
-    .unwrap();
-    let key = stack
+    let (_, key) = stack
         .api
-        .post(
-            Some(&stack.admin.token),
-            "/api/v1/api-keys",
-            json!({"name": "advisor", "role": "developer", "agent_id": agent}),
-        )
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .agent_with_key(&stack.admin, &stack.board, "Advisor")
+        .await;
     let suggestion = stack
         .api
         .post(

@@ -9,6 +9,7 @@ use mc_domain::identity::repo;
 use mc_domain::ids::{OrgId, UserId};
 use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 /// A response, with the body parsed as JSON when it is JSON.
 #[derive(Debug, Clone)]
@@ -270,6 +271,35 @@ impl TestApi {
         let session = self.login(&email, password).await;
         self.switch_org(&session, admin.org_id.expect("admin acts in an org"))
             .await
+    }
+
+    /// An agent named `name` working on `board` in the admin's organization (inserted
+    /// directly: gateways normally create agents) and a developer API key for it.
+    pub async fn agent_with_key(&self, admin: &Session, board: &str, name: &str) -> (Uuid, String) {
+        let agent = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(agent)
+        .bind(admin.org_id.expect("admin acts in an org"))
+        .bind(name)
+        .bind(board.parse::<Uuid>().expect("a board id"))
+        .execute(&self.db.admin_pool().await)
+        .await
+        .expect("insert an agent");
+        let key = self
+            .post(
+                Some(&admin.token),
+                "/api/v1/api-keys",
+                json!({"name": format!("{name} key"), "role": "developer", "agent_id": agent}),
+            )
+            .await
+            .expect(201)
+            .body["secret"]
+            .as_str()
+            .expect("the key's secret")
+            .to_owned();
+        (agent, key)
     }
 }
 

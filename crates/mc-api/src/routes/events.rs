@@ -66,18 +66,7 @@ async fn stream(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Response, ApiError> {
     ctx.authorize(Permission::EventsRead)?;
-    let after = last_event_id(&headers, params.last_event_id)?;
-    let scope = filter.board_id.map_or(FeedScope::Org, FeedScope::Board);
-    let filter = CompiledFilter::new(filter)?;
-    let feed = EventFeed::open(
-        s.infra.pool.clone(),
-        s.boards.bus().as_ref(),
-        ctx.org_id,
-        scope,
-        filter,
-        after,
-    )
-    .await?;
+    let feed = open_feed(&s, &ctx, &headers, &params, filter).await?;
     Ok(sse_response(s, ctx, presented, feed, |event| {
         SseEvent::default()
             .id(event.seq.to_string())
@@ -85,6 +74,29 @@ async fn stream(
             .json_data(event)
             .ok()
     }))
+}
+
+/// Opens the organization's (or, with `board_id`, the board's) feed for a stream,
+/// resuming after `Last-Event-ID` when the client sent one.
+pub async fn open_feed(
+    s: &AppState,
+    ctx: &OrgContext,
+    headers: &HeaderMap,
+    params: &StreamParams,
+    filter: EventFilter,
+) -> Result<EventFeed, ApiError> {
+    let after = last_event_id(headers, params.last_event_id)?;
+    let scope = filter.board_id.map_or(FeedScope::Org, FeedScope::Board);
+    let filter = CompiledFilter::new(filter)?;
+    Ok(EventFeed::open(
+        s.infra.pool.clone(),
+        s.boards.bus().as_ref(),
+        ctx.org_id,
+        scope,
+        filter,
+        after,
+    )
+    .await?)
 }
 
 /// Reads `Last-Event-ID` (header wins over the query parameter).

@@ -2,13 +2,13 @@
 
 use crate::AppState;
 use crate::auth::{Ctx, Presented};
-use crate::routes::events::{StreamParams, last_event_id, sse_response};
+use crate::routes::events::{StreamParams, open_feed, sse_response};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::response::sse::Event as SseEvent;
-use mc_domain::events::{CompiledFilter, EventFeed, EventFilter, FeedScope};
+use mc_domain::events::EventFilter;
 use mc_domain::identity::Permission;
 use mc_domain::ids::{BoardId, RuleId, SuggestionId};
 use mc_domain::pagination::{Page, PageParams};
@@ -72,22 +72,12 @@ async fn stream(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Response, ApiError> {
     ctx.authorize(Permission::SuggestionsRead)?;
-    let after = last_event_id(&headers, params.last_event_id)?;
-    let filter = CompiledFilter::new(EventFilter {
+    let filter = EventFilter {
         board_id: only.board_id,
         event_type: Some("suggestion.created,suggestion.updated".into()),
         ..Default::default()
-    })?;
-    let scope = only.board_id.map_or(FeedScope::Org, FeedScope::Board);
-    let feed = EventFeed::open(
-        s.infra.pool.clone(),
-        s.boards.bus().as_ref(),
-        ctx.org_id,
-        scope,
-        filter,
-        after,
-    )
-    .await?;
+    };
+    let feed = open_feed(&s, &ctx, &headers, &params, filter).await?;
     Ok(sse_response(s, ctx, presented, feed, |event| {
         let kind = if event.event_type == "suggestion.created" {
             "suggestion.new"
