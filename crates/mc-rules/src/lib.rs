@@ -26,12 +26,7 @@ pub fn router(infra: &Infra) -> Router {
 
 /// The consumer this process runs (a fresh name per process: a restarted instance leaves
 /// its old name's pending entries to be claimed like a dead consumer's).
-pub fn consumer(infra: &Infra, config: &RulesConfig, bus: Arc<dyn EventBus>) -> RuleConsumer {
-    let engine = Engine::new(
-        infra.pool.clone(),
-        bus,
-        config.proactivity.suggestion_expiry,
-    );
+pub fn consumer(infra: &Infra, config: &RulesConfig, engine: Engine) -> RuleConsumer {
     RuleConsumer::new(
         engine,
         infra.redis.clone(),
@@ -51,7 +46,13 @@ async fn catch_up_loop(engine: Engine, config: RulesConfig, shutdown: Cancellati
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(err) = catchup::catch_up(&engine, config.catchup_max_age, CATCHUP_GRACE).await {
+        let ages = catchup::CatchUpAges {
+            grace: CATCHUP_GRACE,
+            give_up_after: config.reclaim_idle
+                * u32::try_from(config.max_deliveries + 1).unwrap_or(u32::MAX),
+            max_age: config.catchup_max_age,
+        };
+        if let Err(err) = catchup::catch_up(&engine, ages).await {
             tracing::warn!(error = %err, "rule engine catch-up failed");
         }
     }
@@ -67,7 +68,13 @@ pub async fn run(
         .await
         .context("connecting to Postgres and Redis")?;
     let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(infra.redis.clone()));
-    let consumer = consumer(&infra, &config, bus.clone());
+    // One engine (and one cache of compiled rules) for the consumer and the catch-up scan.
+    let engine = Engine::new(
+        infra.pool.clone(),
+        bus.clone(),
+        config.proactivity.suggestion_expiry,
+    );
+    let consumer = consumer(&infra, &config, engine.clone());
     consumer
         .ensure_group()
         .await
@@ -75,11 +82,6 @@ pub async fn run(
     tracing::info!(
         consumer = consumer.name(),
         "rule engine consuming the event stream"
-    );
-    let engine = Engine::new(
-        infra.pool.clone(),
-        bus.clone(),
-        config.proactivity.suggestion_expiry,
     );
     let tasks = [
         tokio::spawn(consumer.run(shutdown.clone())),

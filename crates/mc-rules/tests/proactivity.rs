@@ -92,27 +92,7 @@ fn uuid(s: &str) -> Uuid {
 
 /// An agent on `board` and its API key.
 async fn agent(api: &TestApi, admin: &Session, board: &str, name: &str) -> (String, String) {
-    let agent = Uuid::now_v7();
-    sqlx::query("INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, $3, $4)")
-        .bind(agent)
-        .bind(admin.org_id.unwrap())
-        .bind(name)
-        .bind(uuid(board))
-        .execute(&api.db.admin_pool().await)
-        .await
-        .unwrap();
-    let key = api
-        .post(
-            Some(&admin.token),
-            "/api/v1/api-keys",
-            json!({"name": format!("{name} key"), "role": "developer", "agent_id": agent}),
-        )
-        .await
-        .expect(201)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (agent, key) = api.agent_with_key(admin, board, name).await;
     (agent.to_string(), key)
 }
 
@@ -492,6 +472,25 @@ async fn task_rules_fire_on_status_changes_and_accepting_runs_their_actions() {
     wait_evaluated(&api, org, "task.status_changed", 6).await;
     let again = suggestions(&api, &admin, "&suggestion_type=workload_rebalance").await;
     assert_eq!(again.len(), 1, "{again:?}");
+
+    // When a rule last fired is derived from its firings, and firing does not count as
+    // changing the rule.
+    let wip_rule = api
+        .get(
+            &admin.token,
+            "/api/v1/proactive-rules?trigger_event=task.status_changed",
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "WIP Limit Warning")
+        .cloned()
+        .unwrap();
+    assert!(wip_rule["last_fired_at"].is_string(), "{wip_rule}");
+    assert_eq!(wip_rule["updated_at"], wip_rule["created_at"]);
 
     // The event log records where suggestions came from; filters work.
     let pending = suggestions(&api, &admin, "&status=pending").await;
@@ -956,8 +955,69 @@ async fn the_engine_catches_up_from_the_log_after_downtime_and_skips_poison() {
     wait_evaluated(&api, org, "task.created", 12).await;
     assert_eq!(notifications(&api, org).await, (12, 12));
 
+    // A late redelivery of events the scan already handled (whose receipts it pruned as
+    // the cursor passed them) evaluates nothing again.
+    let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(redis.clone()));
+    let engine = Engine::new(own_pool(&api), bus, Duration::from_secs(3600));
+    let logged: Vec<mc_domain::events::Event> = serde_json::from_value(
+        api.get(
+            &admin.token,
+            "/api/v1/events?event_type=task.created&limit=100",
+        )
+        .await
+        .expect(200)
+        .body["items"]
+            .clone(),
+    )
+    .unwrap();
+    assert_eq!(logged.len(), 12);
+    let pool = api.db.admin_pool().await;
+    let mut receipts: i64 = -1;
+    for _ in 0..100 {
+        receipts = sqlx::query_scalar("SELECT count(*) FROM rule_event_receipts WHERE organization_id = $1 AND outcome = 'evaluated' AND seq <= (SELECT max(seq) FROM agent_events WHERE organization_id = $1 AND event_type = 'task.created')")
+            .bind(org)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if receipts == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        receipts, 0,
+        "the cursor passed the events and their receipts were pruned"
+    );
+    let again = engine.evaluate(&logged).await.unwrap();
+    assert_eq!((again.evaluated, again.duplicates), (0, 12));
+    assert_eq!(notifications(&api, org).await, (12, 12));
+
+    // An auto_assign whose agent is gone assigns nothing and is not a failure.
+    let gone = api.agent_with_key(&admin, &b, "Gone").await.0;
+    api.post(Some(&admin.token), "/api/v1/proactive-rules",
+             json!({"name": "Assign to a ghost", "trigger_event": "task.created", "action_type": "auto_assign",
+                    "conditions": {"field": "task.title", "op": "eq", "value": "haunted"},
+                    "action_config": {"agent_id": gone}, "cooldown_seconds": 0}))
+        .await
+        .expect(201);
+    sqlx::query("DELETE FROM agents WHERE id = $1")
+        .bind(gone)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let haunted = task(&api, &admin, &b, json!({"title": "haunted"})).await;
+    wait_evaluated(&api, org, "task.created", 13).await;
+    assert_eq!(notifications(&api, org).await.0, 13);
+    let t = api
+        .get(&admin.token, &format!("/api/v1/tasks/{haunted}"))
+        .await
+        .expect(200);
+    assert!(t.body["assignee_agent_id"].is_null());
+
     // An unreadable entry and an event whose evaluation keeps failing do not block the
-    // stream: the first is skipped, the second given up on after its deliveries.
+    // stream: the first is skipped, the second given up on after its deliveries. The
+    // failing one is a suggestion about a board deleted before the engine saw the event.
+    rules.stop().await.unwrap();
     let _: () = redis::cmd("XADD")
         .arg(redis.key("events"))
         .arg("*")
@@ -966,60 +1026,61 @@ async fn the_engine_catches_up_from_the_log_after_downtime_and_skips_poison() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let gone = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO agents (id, organization_id, name, board_id) VALUES ($1, $2, 'Gone', $3)",
-    )
-    .bind(gone)
-    .bind(org)
-    .bind(uuid(&b))
-    .execute(&api.db.admin_pool().await)
-    .await
-    .unwrap();
     api.post(Some(&admin.token), "/api/v1/proactive-rules",
-             json!({"name": "Assign to a ghost", "trigger_event": "task.created", "action_type": "auto_assign",
-                    "conditions": {"field": "task.title", "op": "eq", "value": "cursed"},
-                    "action_config": {"agent_id": gone}, "cooldown_seconds": 0}))
+             json!({"name": "Cursed", "trigger_event": "task.created", "action_type": "create_suggestion",
+                    "conditions": {"field": "event.payload.task.title", "op": "eq", "value": "cursed"},
+                    "action_config": {"suggestion_type": "blocked_task", "title": "cursed"}, "cooldown_seconds": 0}))
         .await
         .expect(201);
-    sqlx::query("DELETE FROM agents WHERE id = $1")
-        .bind(gone)
-        .execute(&api.db.admin_pool().await)
+    let doomed = board(&api, &admin, json!({"name": "Doomed"})).await;
+    let poisoned = task(&api, &admin, &doomed, json!({"title": "cursed"})).await;
+    api.delete(&admin.token, &format!("/api/v1/boards/{doomed}"))
         .await
-        .unwrap();
-    let poisoned = task(&api, &admin, &b, json!({"title": "cursed"})).await;
+        .expect(204);
     let after = task(&api, &admin, &b, json!({"title": "after"})).await;
-    let pool = api.db.admin_pool().await;
-    let mut outcome = None;
-    for _ in 0..200 {
-        outcome = sqlx::query_scalar::<_, String>(
-            "SELECT r.outcome FROM rule_event_receipts r JOIN agent_events e ON e.id = r.event_id
-             WHERE e.task_id = $1 AND e.event_type = 'task.created'",
-        )
-        .bind(uuid(&poisoned))
-        .fetch_optional(&pool)
+    let rules = start_rules(&api).await;
+    // The cursor passes both (their receipts are pruned with it), the metrics count them,
+    // and the failing one left nothing behind.
+    wait_evaluated(&api, org, "task.created", 15).await;
+    let metrics = reqwest::get(rules.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap();
-        if outcome.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(outcome.as_deref(), Some("poison"));
-    wait_evaluated(&api, org, "task.created", 14).await;
+    let poison = |reason: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("mc_rules_poison_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(poison("unreadable"), 1.0, "{metrics}");
+    assert_eq!(poison("failing"), 1.0, "{metrics}");
+    let cursed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM agent_suggestions WHERE title = 'cursed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(cursed, 0, "the cursed event ({poisoned}) recorded nothing");
     let (total, _) = notifications(&api, org).await;
     assert_eq!(
-        total, 13,
+        total, 14,
         "the task after the poison one was evaluated ({after})"
     );
     rules.stop().await.unwrap();
 
-    // Catch-up with nothing missing is a no-op and the cursor has moved past it all.
-    let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(redis.clone()));
-    let engine = Engine::new(own_pool(&api), bus, Duration::from_secs(3600));
-    let report = catchup::catch_up(&engine, Duration::from_secs(3600), Duration::ZERO)
-        .await
-        .unwrap();
+    // Catch-up with nothing missing is a no-op.
+    let ages = catchup::CatchUpAges {
+        grace: Duration::ZERO,
+        give_up_after: Duration::from_secs(3600),
+        max_age: Duration::from_secs(3600),
+    };
+    let report = catchup::catch_up(&engine, ages).await.unwrap();
     assert_eq!(report.evaluated, 0);
 }
 

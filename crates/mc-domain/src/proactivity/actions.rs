@@ -80,12 +80,7 @@ impl Action {
         let mut needs = Needs::default();
         let mut note = |s: &str| {
             for p in placeholders(s) {
-                match p.split('.').next() {
-                    Some("task") => needs.task = true,
-                    Some("board") => needs.board = true,
-                    Some("agent") => needs.agent = true,
-                    _ => {}
-                }
+                needs.note(p);
             }
         };
         match self {
@@ -409,10 +404,8 @@ pub fn render_text(template: &str, facts: &Value) -> String {
 pub fn render_value(v: &Value, facts: &Value) -> Value {
     match v {
         Value::String(s) => {
-            let whole = s.starts_with('{')
-                && s.ends_with('}')
-                && placeholders(s).len() == 1
-                && s.len() == placeholders(s)[0].len() + 2;
+            let found = placeholders(s);
+            let whole = found.len() == 1 && s.len() == found[0].len() + 2 && s.starts_with('{');
             if whole {
                 lookup(facts, &s[1..s.len() - 1])
                     .cloned()

@@ -6,6 +6,7 @@
 //! below it are pruned.
 
 use super::engine::Engine;
+use super::repo::Outcome;
 use crate::db::begin_system;
 use crate::error::Result;
 use crate::events::{EVENT_COLUMNS, Event, EventRow};
@@ -28,13 +29,20 @@ pub struct CatchUpReport {
     pub stale: usize,
 }
 
-/// Scans every organization whose log is ahead of its cursor. `grace` leaves the newest
-/// events to the stream, which normally delivers them first.
-pub async fn catch_up(
-    engine: &Engine,
-    max_age: Duration,
-    grace: Duration,
-) -> Result<CatchUpReport> {
+/// How the scan treats events by age.
+#[derive(Debug, Clone, Copy)]
+pub struct CatchUpAges {
+    /// Newer events are left to the stream, which normally delivers them first.
+    pub grace: Duration,
+    /// An event that fails and is older than this is given up on (poison): by then the
+    /// stream has had all its deliveries, or never had the event.
+    pub give_up_after: Duration,
+    /// Older events are recorded as stale, not evaluated.
+    pub max_age: Duration,
+}
+
+/// Scans every organization whose log is ahead of its cursor.
+pub async fn catch_up(engine: &Engine, ages: CatchUpAges) -> Result<CatchUpReport> {
     let mut report = CatchUpReport::default();
     let behind: Vec<(OrgId, i64, i64)> = {
         let mut tx = begin_system(engine.pool()).await?;
@@ -49,12 +57,12 @@ pub async fn catch_up(
         tx.commit().await?;
         rows
     };
-    let oldest = Utc::now() - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
-    let newest = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
+    let ago =
+        |d: Duration| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let (oldest, newest, hopeless) = (ago(ages.max_age), ago(ages.grace), ago(ages.give_up_after));
     for (org, last_seq, through) in behind {
         report.organizations += 1;
         let mut after = through;
-        let mut blocked = false;
         loop {
             let page: Vec<Event> = {
                 let mut tx = begin_system(engine.pool()).await?;
@@ -80,17 +88,35 @@ pub async fn catch_up(
             let (stale, fresh): (Vec<Event>, Vec<Event>) =
                 page.into_iter().partition(|e| e.created_at < oldest);
             if !stale.is_empty() {
-                record_stale(engine, &stale).await?;
+                engine.record(&keys(&stale), Outcome::Stale).await?;
                 report.stale += stale.len();
             }
             let outcome = engine.evaluate(&fresh).await?;
             report.evaluated += outcome.evaluated;
-            if !outcome.failed.is_empty() {
-                // Left for the next scan; the cursor must not pass them.
-                blocked = true;
+            let (hopeless, retry): (Vec<&Event>, Vec<&Event>) = fresh
+                .iter()
+                .filter(|e| outcome.failed.contains(&e.id))
+                .partition(|e| e.created_at < hopeless);
+            if !hopeless.is_empty() {
+                metrics::counter!("mc_rules_poison_total", "reason" => "failing")
+                    .increment(hopeless.len() as u64);
+                tracing::warn!(
+                    count = hopeless.len(),
+                    "catch-up gives up on events that keep failing"
+                );
+                engine
+                    .give_up(
+                        &hopeless
+                            .iter()
+                            .map(|e| (e.id, e.organization_id, e.seq))
+                            .collect::<Vec<_>>(),
+                    )
+                    .await?;
             }
+            // Events still worth retrying are left for the next scan; the cursor must not
+            // pass them.
             after = last;
-            if blocked {
+            if !retry.is_empty() {
                 break;
             }
         }
@@ -107,25 +133,11 @@ pub async fn catch_up(
     Ok(report)
 }
 
-async fn record_stale(engine: &Engine, events: &[Event]) -> Result<()> {
-    let mut tx = begin_system(engine.pool()).await?;
-    sqlx::query(
-        "INSERT INTO rule_event_receipts (event_id, organization_id, seq, outcome)
-         SELECT e, o, s, 'stale' FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u(e, o, s)
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(events.iter().map(|e| e.id).collect::<Vec<Uuid>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.organization_id.0)
-            .collect::<Vec<Uuid>>(),
-    )
-    .bind(events.iter().map(|e| e.seq).collect::<Vec<i64>>())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
+fn keys(events: &[Event]) -> Vec<(Uuid, OrgId, i64)> {
+    events
+        .iter()
+        .map(|e| (e.id, e.organization_id, e.seq))
+        .collect()
 }
 
 /// Moves the cursor to just before the first event without a receipt (at most to

@@ -96,7 +96,8 @@ pub struct Needs {
 }
 
 impl Needs {
-    fn note(&mut self, path: &str) {
+    /// Notes that `path` is read.
+    pub fn note(&mut self, path: &str) {
         match path.split('.').next() {
             Some("task") => self.task = true,
             Some("board") => self.board = true,

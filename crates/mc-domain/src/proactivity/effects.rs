@@ -61,6 +61,18 @@ pub async fn assign_task(
     Ok(Some((task, events)))
 }
 
+/// Whether `agent` exists in `org` (the rule engine runs across organizations, where row
+/// security does not scope the check).
+pub async fn agent_in_org(conn: &mut PgConnection, agent: AgentId, org: OrgId) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND organization_id = $2)",
+    )
+    .bind(agent)
+    .bind(org)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// The agent of `board` with the fewest open tasks.
 pub async fn least_loaded_agent(
     conn: &mut PgConnection,

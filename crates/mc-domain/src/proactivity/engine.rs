@@ -113,11 +113,6 @@ impl Engine {
         &self.pool
     }
 
-    /// The bus.
-    pub fn bus(&self) -> &Arc<dyn EventBus> {
-        &self.bus
-    }
-
     /// Evaluates a batch in one transaction (a savepoint per event that matches a rule, so
     /// one failing event does not undo the others).
     pub async fn evaluate(&self, batch: &[Event]) -> Result<BatchReport> {
@@ -126,18 +121,11 @@ impl Engine {
             return Ok(report);
         }
         let mut tx = begin_system(&self.pool).await?;
-        let fresh: HashSet<Uuid> = sqlx::query_scalar(
-            "INSERT INTO rule_event_receipts (event_id, organization_id, seq, outcome)
-             SELECT e, o, s, 'evaluated' FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u(e, o, s)
-             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        )
-        .bind(batch.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(batch.iter().map(|e| e.organization_id.0).collect::<Vec<_>>())
-        .bind(batch.iter().map(|e| e.seq).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let keys: Vec<(Uuid, OrgId, i64)> = batch
+            .iter()
+            .map(|e| (e.id, e.organization_id, e.seq))
+            .collect();
+        let fresh = repo::insert_receipts(&mut tx, &keys, repo::Outcome::Evaluated).await?;
         report.duplicates = batch.len() - fresh.len();
         report.evaluated = fresh.len();
         let events: Vec<&Event> = batch.iter().filter(|e| fresh.contains(&e.id)).collect();
@@ -162,8 +150,7 @@ impl Engine {
         // Events are recorded after every evaluation, organization by organization in id
         // order: holding an organization's sequence lock while locking tasks, or taking two
         // organizations' locks in different orders, could deadlock with other writers.
-        let mut pending: std::collections::BTreeMap<Uuid, Vec<(Actor, Vec<NewEvent>)>> =
-            Default::default();
+        let mut pending: std::collections::BTreeMap<Uuid, Vec<NewEvent>> = Default::default();
         let mut events = events;
         events.sort_by_key(|e| (e.organization_id.0, e.seq));
         for event in events {
@@ -189,7 +176,10 @@ impl Engine {
                 continue;
             }
             let mut savepoint = (*tx).begin().await?;
-            match self.evaluate_event(&mut savepoint, event, &rules).await {
+            match self
+                .evaluate_event(&mut savepoint, event, event_only, &rules)
+                .await
+            {
                 Ok((fired, recorded)) => {
                     savepoint.commit().await?;
                     report.fired += fired;
@@ -212,10 +202,9 @@ impl Engine {
             }
         }
         let mut published = Vec::new();
-        for (org, runs) in pending {
-            for (actor, new_events) in runs {
-                published.extend(events::append(&mut tx, OrgId(org), &actor, new_events).await?);
-            }
+        let engine = Actor::system("rule engine");
+        for (org, new_events) in pending {
+            published.extend(events::append(&mut tx, OrgId(org), &engine, new_events).await?);
         }
         tx.commit().await?;
         metrics::counter!("mc_rules_events_evaluated_total").increment(report.evaluated as u64);
@@ -247,29 +236,29 @@ impl Engine {
 
     /// Records events that kept failing as evaluated (`poison`), so they stop coming back.
     pub async fn give_up(&self, events: &[(Uuid, OrgId, i64)]) -> Result<()> {
+        self.record(events, repo::Outcome::Poison).await
+    }
+
+    /// Records events as handled without evaluating them.
+    pub async fn record(
+        &self,
+        events: &[(Uuid, OrgId, i64)],
+        outcome: repo::Outcome,
+    ) -> Result<()> {
         let mut tx = begin_system(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO rule_event_receipts (event_id, organization_id, seq, outcome)
-             SELECT e, o, s, 'poison' FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u(e, o, s)
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.1.0).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.2).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
+        repo::insert_receipts(&mut tx, events, outcome).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Evaluates one event; returns the firings and the events to record, by actor.
+    /// Evaluates one event; returns the firings and the events to record.
     async fn evaluate_event(
         &self,
         conn: &mut PgConnection,
         event: &Event,
+        event_only: Value,
         rules: &[&CompiledRule],
-    ) -> Result<(usize, Vec<(Actor, Vec<NewEvent>)>)> {
-        let event_doc = facts::event_doc(event);
+    ) -> Result<(usize, Vec<NewEvent>)> {
         let mut fired = 0;
         let mut recorded = Vec::new();
         let direct: Vec<&&CompiledRule> = rules
@@ -280,7 +269,7 @@ impl Engine {
             let needs = direct
                 .iter()
                 .fold(Needs::default(), |n, r| n.union(r.needs));
-            let doc = FactsLoader::for_event(conn, event, needs, &event_doc).await?;
+            let doc = FactsLoader::for_event(conn, event, needs, event_only.clone()).await?;
             for rule in direct {
                 let kind = rule
                     .action
@@ -293,7 +282,8 @@ impl Engine {
                     && let Some(new) = self.fire(conn, rule, event, kind, &subject, &doc).await?
                 {
                     fired += 1;
-                    recorded.push((rule_actor(&rule.rule), new));
+                    let actor = rule_actor(&rule.rule);
+                    recorded.extend(new.into_iter().map(|e| e.by(actor.clone())));
                 }
             }
         }
@@ -301,7 +291,9 @@ impl Engine {
             let kind = rule.conditions.for_each.unwrap_or(SubjectKind::Task);
             let ids = facts::sweep_subjects(conn, event.organization_id, rule.rule.board_id, kind)
                 .await?;
-            let docs = FactsLoader::for_subjects(conn, kind, &ids, rule.needs, &event_doc).await?;
+            let docs =
+                FactsLoader::for_subjects(conn, kind, &ids, rule.needs, &event_only["event"])
+                    .await?;
             let mut new_events = Vec::new();
             for doc in docs {
                 let Some(subject) = subject_of(kind, &doc) else {
@@ -314,7 +306,8 @@ impl Engine {
                     new_events.extend(new);
                 }
             }
-            recorded.push((rule_actor(&rule.rule), new_events));
+            let actor = rule_actor(&rule.rule);
+            recorded.extend(new_events.into_iter().map(|e| e.by(actor.clone())));
         }
         Ok((fired, recorded))
     }
@@ -440,7 +433,14 @@ impl Engine {
                 let open = super::conditions::lookup(doc, "task.assignee_agent_id").is_none()
                     && super::conditions::lookup(doc, "task.assignee_user_id").is_none();
                 let target = match agent_id {
-                    Some(a) => Some(*a),
+                    // A rule may outlive its agent: then there is nothing to do (not a
+                    // failure to retry).
+                    Some(a) if effects::agent_in_org(conn, *a, org).await? => Some(*a),
+                    Some(a) => {
+                        tracing::warn!(rule_id = %rule.rule.id, agent_id = %a,
+                            "auto_assign names an agent that is gone; nothing assigned");
+                        None
+                    }
                     None => effects::least_loaded_agent(conn, board_id).await?,
                 };
                 if let (true, Some(target)) = (open, target)
@@ -526,12 +526,16 @@ impl FactsLoader {
         conn: &mut PgConnection,
         event: &Event,
         needs: Needs,
-        event_doc: &Value,
+        mut doc: Value,
     ) -> Result<Value> {
-        let mut doc = json!({ "event": event_doc });
         let mut task_doc = None;
+        // The task's facts are a costly query; board and agent ids usually come with the
+        // event, so the task is read only when its own facts are wanted or an id is not.
+        let task_needed = needs.task
+            || (needs.board && event.board_id.is_none())
+            || (needs.agent && event.agent_id.is_none());
         if let Some(t) = event.task_id
-            && (needs.task || needs.board || needs.agent)
+            && task_needed
         {
             task_doc = facts::tasks(conn, &[t]).await?.remove(&t.0);
         }

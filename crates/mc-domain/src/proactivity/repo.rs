@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 const RULE_COLUMNS: &str =
     "id, organization_id, board_id, name, description, trigger_event, conditions,
-    action_type, action_config, is_enabled, is_builtin, cooldown_seconds, last_fired_at,
+    action_type, action_config, is_enabled, is_builtin, cooldown_seconds,
+    (SELECT max(f.fired_at) FROM rule_firings f WHERE f.rule_id = proactive_rules.id) AS last_fired_at,
     created_at, updated_at";
 
 const SUGGESTION_COLUMNS: &str = "id, organization_id, board_id, agent_id, task_id, rule_id,
@@ -165,6 +166,47 @@ pub async fn enabled_rules(
     .await?)
 }
 
+/// Where an event's evaluation ended (`rule_event_receipts.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Evaluated against the rules.
+    Evaluated,
+    /// Kept failing; given up on.
+    Poison,
+    /// Too old to act on when found.
+    Stale,
+}
+
+/// Writes receipts for events (`(id, org, seq)`) and returns the ids that had none: those
+/// the caller now owns. An event at or below its organization's cursor counts as having
+/// one (its receipt may have been pruned), so a late redelivery is not evaluated again.
+pub async fn insert_receipts(
+    conn: &mut PgConnection,
+    events: &[(Uuid, OrgId, i64)],
+    outcome: Outcome,
+) -> Result<std::collections::HashSet<Uuid>> {
+    let outcome = match outcome {
+        Outcome::Evaluated => "evaluated",
+        Outcome::Poison => "poison",
+        Outcome::Stale => "stale",
+    };
+    Ok(sqlx::query_scalar(
+        "INSERT INTO rule_event_receipts (event_id, organization_id, seq, outcome)
+         SELECT u.e, u.o, u.s, $4 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u(e, o, s)
+         WHERE NOT EXISTS (SELECT 1 FROM rule_cursors c
+                           WHERE c.organization_id = u.o AND c.evaluated_through >= u.s)
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
+    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.2).collect::<Vec<_>>())
+    .bind(outcome)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .collect())
+}
+
 /// Claims a firing of `rule` for `subject` unless it fired within its cooldown: one
 /// conditional upsert, so concurrent engines cannot both fire.
 pub async fn claim_firing(conn: &mut PgConnection, rule: &Rule, subject: &str) -> Result<bool> {
@@ -179,19 +221,8 @@ pub async fn claim_firing(conn: &mut PgConnection, rule: &Rule, subject: &str) -
     .bind(subject)
     .bind(rule.organization_id)
     .bind(f64::from(rule.cooldown_seconds))
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    if claimed.is_some() {
-        // At most one update a second per rule: the column is for people, not for the
-        // cooldown, and a hot rule should not serialize engines on its row.
-        sqlx::query(
-            "UPDATE proactive_rules SET last_fired_at = now()
-             WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at < now() - interval '1 second')",
-        )
-        .bind(rule.id)
-        .execute(conn)
-        .await?;
-    }
     Ok(claimed.is_some())
 }
 

@@ -1,8 +1,7 @@
 //! What the API does with rules and suggestions, and what agents report.
 
 use super::actions::{self, Action};
-use super::conditions::Conditions;
-use super::engine::created_event;
+use super::engine::{CompiledRule, created_event};
 use super::model::*;
 use super::{effects, repo};
 use crate::boards::{TaskPriority, repo as boards};
@@ -87,9 +86,7 @@ impl ProactivityService {
                 "must be 0 to 2592000 (30 days)",
             ));
         }
-        let cron = CRON_TRIGGERS.contains(&rule.trigger_event.as_str());
-        Conditions::parse(&rule.conditions, cron).map_err(invalid)?;
-        let action = actions::parse(rule.action_type, &rule.action_config).map_err(invalid)?;
+        let action = CompiledRule::compile(rule.clone()).map_err(invalid)?.action;
         if let Some(board) = rule.board_id
             && boards::get_board(conn, board).await?.is_none()
         {
@@ -509,6 +506,34 @@ impl ProactivityService {
 
     // ------------------------------------------------------------ agents
 
+    /// The board an agent's report is about: the one named, or its task's (which must
+    /// agree), checked to be in the organization.
+    async fn board_of(
+        conn: &mut PgConnection,
+        board: Option<BoardId>,
+        task: Option<TaskId>,
+    ) -> Result<Option<BoardId>> {
+        let mut board = board;
+        if let Some(task) = task {
+            let t = boards::get_task(conn, task).await?.ok_or_else(|| {
+                Error::invalid_field("task_id", "no such task in this organization")
+            })?;
+            if board.is_some_and(|b| b != t.board_id) {
+                return Err(Error::invalid_field("board_id", "is not the task's board"));
+            }
+            board = Some(t.board_id);
+        }
+        if let Some(b) = board
+            && boards::get_board(conn, b).await?.is_none()
+        {
+            return Err(Error::invalid_field(
+                "board_id",
+                "no such board in this organization",
+            ));
+        }
+        Ok(board)
+    }
+
     fn agent_of(ctx: &OrgContext) -> Result<AgentId> {
         ctx.agent_id.ok_or(Error::Forbidden(
             "agent endpoints need an agent's API key".into(),
@@ -531,24 +556,7 @@ impl ProactivityService {
         let payload = input.payload.unwrap_or_else(|| json!({"action": "none"}));
         actions::check_accept(&payload, "payload", false).map_err(invalid)?;
         let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
-        let mut board = input.board_id;
-        if let Some(task) = input.task_id {
-            let t = boards::get_task(&mut tx, task).await?.ok_or_else(|| {
-                Error::invalid_field("task_id", "no such task in this organization")
-            })?;
-            if board.is_some_and(|b| b != t.board_id) {
-                return Err(Error::invalid_field("board_id", "is not the task's board"));
-            }
-            board = Some(t.board_id);
-        }
-        if let Some(b) = board
-            && boards::get_board(&mut tx, b).await?.is_none()
-        {
-            return Err(Error::invalid_field(
-                "board_id",
-                "no such board in this organization",
-            ));
-        }
+        let board = Self::board_of(&mut tx, input.board_id, input.task_id).await?;
         let agent = input.agent_id.unwrap_or(me);
         if !boards::missing_agents(&mut tx, &[agent]).await?.is_empty() {
             return Err(Error::invalid_field(
@@ -653,24 +661,7 @@ impl ProactivityService {
             ));
         }
         let mut tx = db::begin_org(&self.pool, ctx.org_id).await?;
-        let mut board = input.board_id;
-        if let Some(task) = input.task_id {
-            let t = boards::get_task(&mut tx, task).await?.ok_or_else(|| {
-                Error::invalid_field("task_id", "no such task in this organization")
-            })?;
-            if board.is_some_and(|b| b != t.board_id) {
-                return Err(Error::invalid_field("board_id", "is not the task's board"));
-            }
-            board = Some(t.board_id);
-        }
-        if let Some(b) = board
-            && boards::get_board(&mut tx, b).await?.is_none()
-        {
-            return Err(Error::invalid_field(
-                "board_id",
-                "no such board in this organization",
-            ));
-        }
+        let board = Self::board_of(&mut tx, input.board_id, input.task_id).await?;
         let mut event = NewEvent::new(input.event_type)
             .agent(Some(me))
             .payload(payload);
