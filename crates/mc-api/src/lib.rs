@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod openapi;
 pub mod routes;
+pub mod web;
 
 use anyhow::Context;
 use axum::Router;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Heartbeat and re-check period of SSE streams.
     pub stream_check_interval: std::time::Duration,
+    /// Browser-facing settings (relay URL for `/client-config`).
+    pub web: mc_domain::config::WebConfig,
 }
 
 impl AppState {
@@ -101,11 +104,12 @@ impl AppState {
             gateway_call_timeout: config.gateways.call_timeout,
             shutdown,
             stream_check_interval: config.stream_check_interval,
+            web: config.web.clone(),
         })
     }
 }
 
-async fn not_found() -> impl IntoResponse {
+pub(crate) async fn not_found() -> impl IntoResponse {
     mc_web::ApiError(mc_domain::Error::NotFound { resource: "route" })
 }
 
@@ -113,6 +117,7 @@ async fn not_found() -> impl IntoResponse {
 pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::build();
     let spec: Arc<str> = Arc::from(openapi::spec_json());
+    let apps = web::WebApps::new(&state.web);
     let api = api
         .route(
             "/api/v1/openapi.json",
@@ -134,7 +139,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(mc_web::ops::routes(state.infra.probe.clone()))
         .merge(api)
-        .fallback(not_found)
+        .fallback(move |request: axum::extract::Request| {
+            let apps = apps.clone();
+            async move { apps.serve(request).await }
+        })
         .with_state(state)
         .layer(axum::middleware::from_fn(mc_web::metrics::track_http))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -40,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "agents", description = "Agents bound to gateways"),
         (name = "suggestions", description = "Suggestions from rules and agents, accept and dismiss"),
         (name = "proactive-rules", description = "Rules that turn events into suggestions"),
+        (name = "web", description = "Settings for the browser apps"),
     )
 )]
 struct ApiDoc;

@@ -394,6 +394,41 @@ pub struct ApiConfig {
     pub gateways: GatewayConfig,
     /// Suggestion expiry and default rule cooldown.
     pub proactivity: crate::proactivity::ProactivityConfig,
+    /// The built console and H5 app.
+    pub web: WebConfig,
+}
+
+/// Where the browser apps are and how browsers reach the relay.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// `MC_WEB_DIR`: the frontend build (`console/` and `h5/` inside), served at `/` and
+    /// `/h5/` (default `frontend/dist`). Missing is not an error: the API still serves.
+    pub dir: std::path::PathBuf,
+    /// `MC_RELAY_BROWSER_URL`: the relay's `ws://` or `wss://` base as browsers see it;
+    /// empty means the same origin as the console (a reverse proxy forwards `/ws`)
+    /// (default empty).
+    pub relay_browser_url: String,
+}
+
+impl WebConfig {
+    fn read(r: &mut EnvReader<'_>) -> Self {
+        let dir: String = r.or_default("MC_WEB_DIR", "frontend/dist".to_owned(), "a directory");
+        let relay_browser_url: String = r.or_default(
+            "MC_RELAY_BROWSER_URL",
+            String::new(),
+            "ws:// or wss:// URL, or empty",
+        );
+        if !(relay_browser_url.is_empty()
+            || relay_browser_url.starts_with("ws://")
+            || relay_browser_url.starts_with("wss://"))
+        {
+            r.problem("MC_RELAY_BROWSER_URL must be empty or start with ws:// or wss://");
+        }
+        Self {
+            dir: dir.into(),
+            relay_browser_url: relay_browser_url.trim_end_matches('/').to_owned(),
+        }
+    }
 }
 
 /// Gateway registration settings (seed 000 §7).
@@ -459,6 +494,7 @@ impl ServiceConfig for ApiConfig {
         let stream_check_interval = r.seconds("MC_STREAM_CHECK_INTERVAL_SECONDS", 15, 1);
         let gateways = GatewayConfig::read(&mut r);
         let proactivity = read_proactivity(&mut r);
+        let web = WebConfig::read(&mut r);
         r.finish(Self::SERVICE)?;
         Ok(Self {
             addr,
@@ -468,6 +504,7 @@ impl ServiceConfig for ApiConfig {
             stream_check_interval,
             gateways,
             proactivity,
+            web,
         })
     }
 

@@ -76,6 +76,10 @@ pub fn api_config(common: CommonConfig) -> ApiConfig {
         stream_check_interval: std::time::Duration::from_secs(1),
         gateways: gateway_config(),
         proactivity: Default::default(),
+        web: mc_domain::config::WebConfig {
+            dir: std::path::PathBuf::from("/nonexistent/mc-web-dist"),
+            relay_browser_url: String::new(),
+        },
     }
 }
 

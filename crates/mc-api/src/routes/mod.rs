@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod boards;
+pub mod client;
 pub mod events;
 pub mod gateways;
 pub mod h5;
@@ -35,4 +36,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(gateways::router())
         .merge(agents::router())
         .merge(suggestions::router())
+        .merge(client::router())
 }
