@@ -234,6 +234,47 @@ print(agent["name"])
 PY
 }
 
+# mc_run_stack BIN_DIR HOME: with DATABASE_URL, REDIS_URL, the secrets and the MC_*_ADDR
+# listen addresses exported, migrates, loads the demo organization, starts every service
+# and a simulated office gateway (mc-connector --simulate 3, identity kept in
+# HOME/connector), waits until all are ready and assigns the demo H5 user to an agent
+# (its name in MC_DEMO_AGENT). Logs go to HOME/logs. Shared by scripts/dev and scripts/e2e.
+mc_run_stack() {
+  local bin_dir="$1" home="$2" svc connector_state
+  mkdir -p "$home/logs"
+  mc_log "migrating"
+  "$bin_dir/mc-api" migrate >&2
+  mc_log "loading the demo organization"
+  "$bin_dir/mc-api" seed-demo >&2
+  export MC_RELAY_API_URL="${MC_RELAY_API_URL:-http://$MC_API_ADDR}"
+  export MC_RELAY_PUBLIC_URL="${MC_RELAY_PUBLIC_URL:-ws://$MC_RELAY_ADDR}"
+  export MC_RELAY_BROWSER_URL="${MC_RELAY_BROWSER_URL:-ws://$MC_RELAY_ADDR}"
+  export MC_WEB_DIR="${MC_WEB_DIR:-$MC_ROOT/frontend/dist}"
+  for svc in "${MC_SERVICES[@]}"; do
+    mc_start_service "$bin_dir" "$svc" "$home/logs"
+  done
+  mc_wait_ready "http://$MC_API_ADDR/readyz" mc-api 60
+  mc_wait_ready "http://$MC_RELAY_ADDR/readyz" mc-relay 60
+  mc_wait_ready "http://$MC_RULES_ADDR/readyz" mc-rules 60
+  mc_wait_ready "http://$MC_WORKER_ADDR/readyz" mc-worker 60
+
+  # The simulated gateway has three scripted agents, so the fleet pages and chat have
+  # something to show. It only needs a registration token the first time.
+  connector_state="$home/connector"
+  export MC_API_SERVER="http://$MC_API_ADDR" MC_RELAY_URL="ws://$MC_RELAY_ADDR"
+  export MC_CONNECTOR_STATE_DIR="$connector_state"
+  read -r MC_ORGANIZATION_ID MC_REGISTRATION_TOKEN < <(
+    if [ -f "$connector_state/identity.json" ]; then
+      python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["organization_id"], "")' "$connector_state/identity.json"
+    else
+      mc_gateway_registration "http://$MC_API_ADDR" admin@example.com "$MC_DEMO_ADMIN_PASSWORD"
+    fi)
+  export MC_ORGANIZATION_ID MC_REGISTRATION_TOKEN
+  mc_start_process mc-connector "$home/logs" "$bin_dir/mc-connector" --simulate 3
+  MC_DEMO_AGENT="$(mc_demo_chat_assignment "http://$MC_API_ADDR" admin@example.com "$MC_DEMO_ADMIN_PASSWORD")"
+  export MC_DEMO_AGENT
+}
+
 # mc_wait_ready URL NAME TIMEOUT_SECS
 mc_wait_ready() {
   local url="$1" name="$2" timeout="${3:-60}" i

@@ -45,3 +45,35 @@ fn document_is_openapi_3_1_with_every_identity_route() {
         );
     }
 }
+
+/// A typed client generated from the document must be callable: every `in: path`
+/// parameter appears in its path, and every enum lists the values on the wire.
+#[test]
+fn parameters_and_enums_match_the_wire() {
+    let spec: serde_json::Value = serde_json::from_str(&mc_api::openapi::spec_json()).unwrap();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    let name = param["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: path parameter {name} is not in the path"
+                    );
+                }
+            }
+        }
+    }
+    let roles = &spec["components"]["schemas"]["Role"]["enum"];
+    assert_eq!(
+        roles,
+        &serde_json::json!(["admin", "operator", "developer", "viewer"])
+    );
+    let statuses = &spec["components"]["schemas"]["TaskStatus"]["enum"];
+    assert!(
+        statuses
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("in_progress"))
+    );
+}

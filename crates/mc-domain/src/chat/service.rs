@@ -80,6 +80,7 @@ impl std::fmt::Debug for ChatService {
 
 /// Query of `GET /h5/chat/sessions/{id}/messages`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// Only messages after this seq, oldest first (catching up); without it, newest first.
     pub after_seq: Option<i64>,

@@ -6710,6 +6710,8 @@ export interface operations {
     chat_messages: {
         parameters: {
             query?: {
+                /** @description Only messages after this seq, oldest first (catching up); without it, newest first. */
+                after_seq?: number;
                 /** @description Items per page, 1-100 (default 20). */
                 limit?: number;
                 /** @description Opaque cursor from a previous page's `next_cursor`. */
@@ -6719,8 +6721,6 @@ export interface operations {
             path: {
                 /** @description chat session id */
                 id: components["schemas"]["ChatSessionId"];
-                /** @description Only messages after this seq, oldest first (catching up); without it, newest first. */
-                after_seq: number | null;
             };
             cookie?: never;
         };
