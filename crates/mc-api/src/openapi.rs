@@ -79,9 +79,56 @@ impl Modify for SecuritySchemes {
 pub fn build() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    OpenApiRouter::with_openapi(doc)
+    let (router, mut doc) = OpenApiRouter::with_openapi(doc)
         .nest("/api/v1", crate::routes::api_v1())
-        .split_for_parts()
+        .split_for_parts();
+    unique_operation_ids(&mut doc);
+    (router, doc)
+}
+
+/// Handlers in different modules share names (`list`, `get`, `login`), and utoipa uses
+/// the function name as `operationId`; generated clients key operations by it, so a
+/// shared id silently merges two endpoints. A shared id gets the path's first segment
+/// as a prefix: `members_list`, `h5_login`.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    use std::collections::HashMap;
+    fn operations(
+        item: &mut utoipa::openapi::PathItem,
+    ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+        [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for item in doc.paths.paths.values_mut() {
+        for op in operations(item) {
+            if let Some(id) = &op.operation_id {
+                *counts.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let prefix = path
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .replace('-', "_");
+        for op in operations(item) {
+            if let Some(id) = op.operation_id.as_mut()
+                && counts.get(id.as_str()).is_some_and(|n| *n > 1)
+                && !id.starts_with(&prefix)
+            {
+                *id = format!("{prefix}_{id}");
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a trailing newline (the form committed to docs/).

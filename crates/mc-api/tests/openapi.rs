@@ -47,7 +47,8 @@ fn document_is_openapi_3_1_with_every_identity_route() {
 }
 
 /// A typed client generated from the document must be callable: every `in: path`
-/// parameter appears in its path, and every enum lists the values on the wire.
+/// parameter appears in its path, operation ids are unique, and every enum lists the
+/// values on the wire.
 #[test]
 fn parameters_and_enums_match_the_wire() {
     let spec: serde_json::Value = serde_json::from_str(&mc_api::openapi::spec_json()).unwrap();
@@ -62,6 +63,16 @@ fn parameters_and_enums_match_the_wire() {
                     );
                 }
             }
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                ids.insert(id.to_owned()),
+                "{method} {path}: operationId {id} is not unique"
+            );
         }
     }
     let roles = &spec["components"]["schemas"]["Role"]["enum"];

@@ -14,7 +14,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Requests an approval on one of the agent's boards. */
-        post: operations["request_approval"];
+        post: operations["agent_request_approval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -49,7 +49,7 @@ export interface paths {
         get: operations["board_tasks"];
         put?: never;
         /** Creates a task on one of the agent's boards. */
-        post: operations["create_task"];
+        post: operations["agent_create_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -121,7 +121,7 @@ export interface paths {
             cookie?: never;
         };
         /** One of the agent's tasks. */
-        get: operations["get_task"];
+        get: operations["agent_get_task"];
         put?: never;
         post?: never;
         delete?: never;
@@ -173,10 +173,10 @@ export interface paths {
             cookie?: never;
         };
         /** Agents with their status, newest first. */
-        get: operations["list"];
+        get: operations["agents_list"];
         put?: never;
         /** Creates an agent (admin). Give it a REST identity with `POST /api-keys {agent_id}`. */
-        post: operations["create"];
+        post: operations["agents_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -191,15 +191,15 @@ export interface paths {
             cookie?: never;
         };
         /** One agent. */
-        get: operations["get"];
+        get: operations["agents_get"];
         put?: never;
         post?: never;
         /** Deletes an agent and its API keys (admin). */
-        delete: operations["delete"];
+        delete: operations["agents_delete"];
         options?: never;
         head?: never;
         /** Changes an agent (admin). */
-        patch: operations["update"];
+        patch: operations["agents_update"];
         trace?: never;
     };
     "/api/v1/api-keys": {
@@ -210,10 +210,10 @@ export interface paths {
             cookie?: never;
         };
         /** Keys of the organization (never their secrets). */
-        get: operations["list"];
+        get: operations["api_keys_list"];
         put?: never;
         /** Creates a key; the secret is in this response only (admin). */
-        post: operations["create"];
+        post: operations["api_keys_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -247,7 +247,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Replaces a key; the old one keeps working for the grace period (admin). */
-        post: operations["rotate"];
+        post: operations["api_keys_rotate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -265,7 +265,7 @@ export interface paths {
         get: operations["list_approvals"];
         put?: never;
         /** Requests an approval (developer and above). */
-        post: operations["request_approval"];
+        post: operations["approvals_request_approval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -331,7 +331,7 @@ export interface paths {
             cookie?: never;
         };
         /** The audit log, newest first (admin). */
-        get: operations["list"];
+        get: operations["audit_log_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -367,7 +367,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Exchanges email and password for tokens. Rate-limited per IP and per account. */
-        post: operations["login"];
+        post: operations["auth_login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -399,7 +399,7 @@ export interface paths {
             cookie?: never;
         };
         /** The current user, their organizations and the current one. */
-        get: operations["me"];
+        get: operations["auth_me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -418,7 +418,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Rotates a refresh token. Reusing a rotated token revokes the whole login (401). */
-        post: operations["refresh"];
+        post: operations["auth_refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -564,7 +564,7 @@ export interface paths {
         get: operations["list_board_tasks"];
         put?: never;
         /** Creates a task on a board (developer and above). */
-        post: operations["create_task"];
+        post: operations["boards_create_task"];
         delete?: never;
         options?: never;
         head?: never;
@@ -596,7 +596,7 @@ export interface paths {
             cookie?: never;
         };
         /** The event log, newest first, filtered. */
-        get: operations["list"];
+        get: operations["events_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -618,7 +618,7 @@ export interface paths {
          *     duplicate. A heartbeat comment every `MC_STREAM_CHECK_INTERVAL_SECONDS` (15 s). A revoked session gets `session.revoked`
          *     and the stream ends.
          */
-        get: operations["stream"];
+        get: operations["events_stream"];
         put?: never;
         post?: never;
         delete?: never;
@@ -671,7 +671,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** A gateway registers itself with its organization's registration token. */
-        post: operations["register"];
+        post: operations["gateway_registry_register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -721,7 +721,7 @@ export interface paths {
             cookie?: never;
         };
         /** Gateways with status and latest metrics (`connection_info.metrics`). */
-        get: operations["list"];
+        get: operations["gateways_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -738,11 +738,11 @@ export interface paths {
             cookie?: never;
         };
         /** One gateway. */
-        get: operations["get"];
+        get: operations["gateways_get"];
         put?: never;
         post?: never;
         /** Removes a gateway (admin); its agents stay, unbound and offline. */
-        delete: operations["remove"];
+        delete: operations["gateways_remove"];
         options?: never;
         head?: never;
         patch?: never;
@@ -795,7 +795,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Issues a new relay token (admin); the old one works for `grace_seconds` more. */
-        post: operations["rotate"];
+        post: operations["gateways_rotate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -833,7 +833,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Logs an H5 user in. */
-        post: operations["login"];
+        post: operations["h5_login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -848,7 +848,7 @@ export interface paths {
             cookie?: never;
         };
         /** The H5 user and the agents they may chat with. */
-        get: operations["me"];
+        get: operations["h5_me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -868,7 +868,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Rotates an H5 refresh token (reuse revokes the login). */
-        post: operations["refresh"];
+        post: operations["h5_refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -885,7 +885,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Registers an H5 user in an organization named by id or slug. */
-        post: operations["register"];
+        post: operations["h5_register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1040,7 +1040,7 @@ export interface paths {
             cookie?: never;
         };
         /** Jobs, newest first, filtered by state, kind and priority. */
-        get: operations["list"];
+        get: operations["jobs_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1108,7 +1108,7 @@ export interface paths {
             cookie?: never;
         };
         /** One job with its attempt history. */
-        get: operations["get"];
+        get: operations["jobs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1159,7 +1159,7 @@ export interface paths {
             cookie?: never;
         };
         /** Members of the organization. */
-        get: operations["list"];
+        get: operations["members_list"];
         put?: never;
         /**
          * Adds a person: an existing account joins; otherwise an invitation is created and its
@@ -1180,15 +1180,15 @@ export interface paths {
             cookie?: never;
         };
         /** One member. */
-        get: operations["get"];
+        get: operations["members_get"];
         put?: never;
         post?: never;
         /** Removes a member; they lose access at once (admin). */
-        delete: operations["remove"];
+        delete: operations["members_remove"];
         options?: never;
         head?: never;
         /** Changes a member's role; takes effect on their next request (admin). */
-        patch: operations["update"];
+        patch: operations["members_update"];
         trace?: never;
     };
     "/api/v1/organizations": {
@@ -1199,10 +1199,10 @@ export interface paths {
             cookie?: never;
         };
         /** Organizations the caller belongs to, with their role. */
-        get: operations["list"];
+        get: operations["organizations_list"];
         put?: never;
         /** Creates an organization; the caller becomes its admin. */
-        post: operations["create"];
+        post: operations["organizations_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1217,18 +1217,18 @@ export interface paths {
             cookie?: never;
         };
         /** One organization. */
-        get: operations["get"];
+        get: operations["organizations_get"];
         put?: never;
         post?: never;
         /**
          * Requests deletion: the organization becomes read-only for its grace period, then is
          *     purged (admin).
          */
-        delete: operations["delete"];
+        delete: operations["organizations_delete"];
         options?: never;
         head?: never;
         /** Changes the name or settings (admin). */
-        patch: operations["update"];
+        patch: operations["organizations_update"];
         trace?: never;
     };
     "/api/v1/organizations/{id}/reactivate": {
@@ -1364,10 +1364,10 @@ export interface paths {
             cookie?: never;
         };
         /** Schedules, newest first. */
-        get: operations["list"];
+        get: operations["schedules_list"];
         put?: never;
         /** Creates a schedule: `cron` (UTC, at most once a minute) or a one-shot `run_at`. */
-        post: operations["create"];
+        post: operations["schedules_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1382,15 +1382,15 @@ export interface paths {
             cookie?: never;
         };
         /** One schedule. */
-        get: operations["get"];
+        get: operations["schedules_get"];
         put?: never;
         post?: never;
         /** Deletes a schedule. */
-        delete: operations["delete"];
+        delete: operations["schedules_delete"];
         options?: never;
         head?: never;
         /** Renames, retimes, pauses or resumes a schedule. */
-        patch: operations["update"];
+        patch: operations["schedules_update"];
         trace?: never;
     };
     "/api/v1/suggestions": {
@@ -1401,7 +1401,7 @@ export interface paths {
             cookie?: never;
         };
         /** Suggestions, newest first, filtered; `total` counts every match. */
-        get: operations["list"];
+        get: operations["suggestions_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1422,7 +1422,7 @@ export interface paths {
          *     `suggestion.updated`, `data: {"type", "suggestion"}`, `id:` the event-log sequence
          *     number; `Last-Event-ID` replays what was missed.
          */
-        get: operations["stream"];
+        get: operations["suggestions_stream"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1439,7 +1439,7 @@ export interface paths {
             cookie?: never;
         };
         /** One suggestion. */
-        get: operations["get"];
+        get: operations["suggestions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1546,7 +1546,7 @@ export interface paths {
             cookie?: never;
         };
         /** One task; the `ETag` is its version, for `If-Match` on PATCH. */
-        get: operations["get_task"];
+        get: operations["tasks_get_task"];
         put?: never;
         post?: never;
         /** Deletes a task (admin). */
@@ -4486,7 +4486,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    request_approval: {
+    agent_request_approval: {
         parameters: {
             query?: never;
             header?: never;
@@ -4593,7 +4593,7 @@ export interface operations {
             };
         };
     };
-    create_task: {
+    agent_create_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -4743,7 +4743,7 @@ export interface operations {
             };
         };
     };
-    get_task: {
+    agent_get_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -4876,7 +4876,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    agents_list: {
         parameters: {
             query?: {
                 /** @description Only agents in this state. */
@@ -4914,7 +4914,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    agents_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -4945,7 +4945,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    agents_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -4975,7 +4975,7 @@ export interface operations {
             };
         };
     };
-    delete: {
+    agents_delete: {
         parameters: {
             query?: never;
             header?: never;
@@ -5003,7 +5003,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    agents_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -5037,7 +5037,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    api_keys_list: {
         parameters: {
             query?: {
                 /** @description Items per page, 1-100 (default 20). */
@@ -5069,7 +5069,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    api_keys_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -5130,7 +5130,7 @@ export interface operations {
             };
         };
     };
-    rotate: {
+    api_keys_rotate: {
         parameters: {
             query?: never;
             header?: never;
@@ -5200,7 +5200,7 @@ export interface operations {
             };
         };
     };
-    request_approval: {
+    approvals_request_approval: {
         parameters: {
             query?: never;
             header?: never;
@@ -5329,7 +5329,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    audit_log_list: {
         parameters: {
             query?: {
                 /** @description Only this action (exact) or prefix ending in `*` (`auth.*`). */
@@ -5396,7 +5396,7 @@ export interface operations {
             };
         };
     };
-    login: {
+    auth_login: {
         parameters: {
             query?: never;
             header?: never;
@@ -5456,7 +5456,7 @@ export interface operations {
             };
         };
     };
-    me: {
+    auth_me: {
         parameters: {
             query?: never;
             header?: never;
@@ -5483,7 +5483,7 @@ export interface operations {
             };
         };
     };
-    refresh: {
+    auth_refresh: {
         parameters: {
             query?: never;
             header?: never;
@@ -5965,7 +5965,7 @@ export interface operations {
             };
         };
     };
-    create_task: {
+    boards_create_task: {
         parameters: {
             query?: never;
             header?: never;
@@ -6018,7 +6018,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    events_list: {
         parameters: {
             query?: {
                 /** @description Only events of this board. */
@@ -6064,7 +6064,7 @@ export interface operations {
             };
         };
     };
-    stream: {
+    events_stream: {
         parameters: {
             query?: {
                 /** @description Only events of this board. */
@@ -6173,7 +6173,7 @@ export interface operations {
             };
         };
     };
-    register: {
+    gateway_registry_register: {
         parameters: {
             query?: never;
             header?: never;
@@ -6295,7 +6295,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    gateways_list: {
         parameters: {
             query?: {
                 /** @description Only gateways in this state. */
@@ -6329,7 +6329,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    gateways_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -6359,7 +6359,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    gateways_remove: {
         parameters: {
             query?: never;
             header?: never;
@@ -6452,7 +6452,7 @@ export interface operations {
             };
         };
     };
-    rotate: {
+    gateways_rotate: {
         parameters: {
             query?: never;
             header?: never;
@@ -6524,7 +6524,7 @@ export interface operations {
             };
         };
     };
-    login: {
+    h5_login: {
         parameters: {
             query?: never;
             header?: never;
@@ -6555,7 +6555,7 @@ export interface operations {
             };
         };
     };
-    me: {
+    h5_me: {
         parameters: {
             query?: never;
             header?: never;
@@ -6613,7 +6613,7 @@ export interface operations {
             };
         };
     };
-    refresh: {
+    h5_refresh: {
         parameters: {
             query?: never;
             header?: never;
@@ -6644,7 +6644,7 @@ export interface operations {
             };
         };
     };
-    register: {
+    h5_register: {
         parameters: {
             query?: never;
             header?: never;
@@ -6965,7 +6965,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    jobs_list: {
         parameters: {
             query?: {
                 /** @description Only jobs in this state. */
@@ -7099,7 +7099,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    jobs_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -7189,7 +7189,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    members_list: {
         parameters: {
             query?: {
                 /** @description Items per page, 1-100 (default 20). */
@@ -7252,7 +7252,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    members_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -7282,7 +7282,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    members_remove: {
         parameters: {
             query?: never;
             header?: never;
@@ -7310,7 +7310,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    members_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -7344,7 +7344,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    organizations_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -7371,7 +7371,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    organizations_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -7402,7 +7402,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    organizations_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -7432,7 +7432,7 @@ export interface operations {
             };
         };
     };
-    delete: {
+    organizations_delete: {
         parameters: {
             query?: never;
             header?: never;
@@ -7462,7 +7462,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    organizations_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -7804,7 +7804,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    schedules_list: {
         parameters: {
             query?: {
                 /** @description Items per page, 1-100 (default 20). */
@@ -7836,7 +7836,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    schedules_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -7867,7 +7867,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    schedules_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -7897,7 +7897,7 @@ export interface operations {
             };
         };
     };
-    delete: {
+    schedules_delete: {
         parameters: {
             query?: never;
             header?: never;
@@ -7925,7 +7925,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    schedules_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -7959,7 +7959,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    suggestions_list: {
         parameters: {
             query?: {
                 /** @description Only this status. */
@@ -8001,7 +8001,7 @@ export interface operations {
             };
         };
     };
-    stream: {
+    suggestions_stream: {
         parameters: {
             query?: {
                 /** @description Only suggestions of this board. */
@@ -8036,7 +8036,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    suggestions_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -8296,7 +8296,7 @@ export interface operations {
             };
         };
     };
-    get_task: {
+    tasks_get_task: {
         parameters: {
             query?: never;
             header?: never;
