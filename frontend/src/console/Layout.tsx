@@ -64,7 +64,7 @@ export function Layout() {
           </label>
           <div className="spacer" />
           <SuggestionBell />
-          <button onClick={toggleTheme} data-testid="theme-toggle" aria-label={t("theme.toggle")}>
+          <button onClick={toggleTheme} data-testid="theme-toggle" title={t("theme.toggle")}>
             {theme === "dark" ? t("theme.light") : t("theme.dark")}
           </button>
           <label className="inline">

@@ -1,0 +1,59 @@
+// The H5 app's singletons: its own session (H5 tokens, H5 refresh endpoint), the typed
+// API client bound to it, and the chat socket client.
+import { createApiClient, type Schema } from "../shared/api/client";
+import { ApiError, unwrap } from "../shared/api/errors";
+import { SessionStore } from "../shared/api/session";
+import { relayUrl } from "../shared/config";
+import { ChatClient } from "../shared/ws/chatClient";
+
+export const session = new SessionStore("mc.h5.session", "/api/v1/h5/auth/refresh");
+export const api = createApiClient(session);
+export const chat = new ChatClient({ url: () => relayUrl("/ws/h5/chat"), session });
+export { ApiError, unwrap };
+
+/** The organization last signed in to (prefills the login form). */
+export const LAST_ORG_KEY = "mc.h5.org";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Signs in; the organization may be given by slug or by id. */
+export async function login(org: string, username: string, password: string): Promise<void> {
+  const o = org.trim();
+  const body: Schema<"H5Login"> = UUID.test(o)
+    ? { organization_id: o, username: username.trim(), password }
+    : { organization_slug: o.toLowerCase(), username: username.trim(), password };
+  // Plain fetch, typed by the schemas: docs/openapi.json gives this operation the same
+  // operationId (`login`) as the console's, so the generated `paths` entry points at
+  // the console's request and response types.
+  const response = await fetch("/api/v1/h5/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data: unknown = await response.json().catch(() => undefined);
+  if (!response.ok) throw ApiError.from(response.status, data);
+  const res = data as Schema<"H5TokenResponse">;
+  session.set({ ...res, organization_id: res.user.organization_id });
+  try {
+    localStorage.setItem(LAST_ORG_KEY, o);
+  } catch {
+    // private mode: nothing to remember
+  }
+}
+
+/** Newest-first page of a session's messages. */
+export async function loadMessages(sessionId: string, cursor?: string) {
+  // `after_seq` is a query parameter on the server, but docs/openapi.json lists it as a
+  // (required) path parameter; we never send it, so the request is built without it.
+  const params = { path: { id: sessionId }, query: { limit: 50, ...(cursor ? { cursor } : {}) } };
+  return unwrap(
+    await api.GET("/api/v1/h5/chat/sessions/{id}/messages", {
+      params: params as { path: { id: string; after_seq: null }; query: { limit: number; cursor?: string } },
+    }),
+  );
+}
+
+/** The user's conversations, most recent activity first. */
+export async function loadSessions() {
+  return unwrap(await api.GET("/api/v1/h5/chat/sessions", { params: { query: { limit: 100 } } }));
+}
