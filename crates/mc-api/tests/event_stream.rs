@@ -1,5 +1,5 @@
 //! `GET /api/v1/events/stream`: replay from `Last-Event-ID` then live with no gap or
-//! duplicate at the seam, filters, stream tickets, and revocation.
+//! duplicate at the seam, filters, stream tickets, revocation and expiry.
 
 mod common;
 
@@ -203,4 +203,24 @@ async fn heartbeats_keep_idle_streams_alive() {
     let second = stream.next(WAIT).await.unwrap();
     assert_eq!(second.event, "task.created");
     assert!(stream.comments >= 1, "no heartbeat comment seen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_ends_the_stream_as_expired_not_revoked() {
+    // 1 s tokens plus the 5 s verification leeway: expired within ~7 s.
+    let api = common::start_with(|c| c.auth.access_ttl = Duration::from_secs(1)).await;
+    let admin = api.org_admin("acme").await;
+    let mut stream =
+        SseStream::open(&api.url("/api/v1/events/stream"), Some(&admin.token), &[]).await;
+    let ended = loop {
+        let message = stream
+            .next(Duration::from_secs(15))
+            .await
+            .expect("stream ended silently");
+        if message.event.starts_with("session.") {
+            break message;
+        }
+    };
+    assert_eq!(ended.event, "session.expired");
+    assert!(stream.next(WAIT).await.is_none(), "stream stayed open");
 }

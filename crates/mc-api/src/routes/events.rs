@@ -9,6 +9,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use mc_domain::Error;
 use mc_domain::events::{self, CompiledFilter, Event, EventFeed, EventFilter, FeedScope};
+use mc_domain::identity::tokens::TOKEN_EXPIRED;
 use mc_domain::identity::{OrgContext, Permission};
 use mc_domain::pagination::{Page, PageParams};
 use mc_web::ApiError;
@@ -54,7 +55,8 @@ pub struct StreamParams {
 /// Live events as Server-Sent Events: `id:` is the sequence number; `Last-Event-ID`
 /// replays what was missed from the log, then continues live with no gap and no
 /// duplicate. A heartbeat comment every `MC_STREAM_CHECK_INTERVAL_SECONDS` (15 s). A revoked session gets `session.revoked`
-/// and the stream ends.
+/// and the stream ends; an access token that ran out gets `session.expired` (reconnect
+/// with a fresh ticket and `Last-Event-ID`).
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(EventFilter, StreamParams), security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", description = "event stream"), (status = "4XX", body = ErrorBody)))]
 async fn stream(
@@ -150,9 +152,13 @@ pub fn sse_response(
                     }
                 },
                 _ = check.tick() => {
-                    if !still_allowed(&state, &ctx, &presented).await {
-                        let revoked = SseEvent::default().event("session.revoked").data("{}");
-                        let _ = tx.send(Ok(revoked)).await;
+                    let ended = match still_allowed(&state, &ctx, &presented).await {
+                        Access::Allowed => None,
+                        Access::Expired => Some("session.expired"),
+                        Access::Revoked => Some("session.revoked"),
+                    };
+                    if let Some(name) = ended {
+                        let _ = tx.send(Ok(SseEvent::default().event(name).data("{}"))).await;
                         break;
                     }
                     if let Err(err) = feed.catch_up().await {
@@ -172,15 +178,32 @@ pub fn sse_response(
 }
 
 /// Whether the credential still authenticates and still reaches the organization.
-async fn still_allowed(state: &AppState, ctx: &OrgContext, presented: &Presented) -> bool {
+/// What the periodic re-check of a stream's caller found.
+enum Access {
+    Allowed,
+    /// The access token ran out: the client gets a new ticket and resumes.
+    Expired,
+    /// Logged out, removed, demoted or suspended: the stream ends for good.
+    Revoked,
+}
+
+async fn still_allowed(state: &AppState, ctx: &OrgContext, presented: &Presented) -> Access {
     match state.identity.authenticate(&presented.credential).await {
-        Ok(principal) => state
-            .identity
-            .org_context(&principal, Some(ctx.org_id))
-            .await
-            .is_ok_and(|now| now.role.can(Permission::EventsRead)),
+        Ok(principal) => {
+            let allowed = state
+                .identity
+                .org_context(&principal, Some(ctx.org_id))
+                .await
+                .is_ok_and(|now| now.role.can(Permission::EventsRead));
+            if allowed {
+                Access::Allowed
+            } else {
+                Access::Revoked
+            }
+        }
         // Our own outage is not a revocation; keep streaming.
-        Err(Error::ServiceUnavailable { .. }) => true,
-        Err(_) => false,
+        Err(Error::ServiceUnavailable { .. }) => Access::Allowed,
+        Err(Error::Unauthorized(reason)) if reason == TOKEN_EXPIRED => Access::Expired,
+        Err(_) => Access::Revoked,
     }
 }

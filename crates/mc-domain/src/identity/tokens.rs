@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The `Unauthorized` message of an access token past its `exp`: the session may be fine
+/// (refresh and carry on), unlike a revoked or forged token.
+pub const TOKEN_EXPIRED: &str = "token expired";
+
 /// Prefix of API keys (`mc_live_<base64url(32 bytes)>`).
 pub const API_KEY_PREFIX: &str = "mc_live_";
 /// Characters of the random part used to find a key.
@@ -99,7 +103,7 @@ impl Keys {
             .map_err(|err| {
                 Error::Unauthorized(
                     match err.kind() {
-                        ErrorKind::ExpiredSignature => "token expired",
+                        ErrorKind::ExpiredSignature => TOKEN_EXPIRED,
                         ErrorKind::InvalidAudience => "token is not valid for this API",
                         ErrorKind::InvalidIssuer => "token has the wrong issuer",
                         ErrorKind::InvalidAlgorithm => "token uses a forbidden algorithm",

@@ -270,17 +270,19 @@ impl Parser {
                 }
             };
         }
-        self.compare(map, at)
+        self.compare(map, at, depth == 0)
     }
 
+    /// `top` says the comparison is the whole tree, where `for_each` may sit beside it.
     fn compare(
         &mut self,
         map: &serde_json::Map<String, Value>,
         at: &str,
+        top: bool,
     ) -> Result<Node, FieldError> {
         if let Some(k) = map
             .keys()
-            .find(|k| !matches!(k.as_str(), "field" | "op" | "value"))
+            .find(|k| !matches!(k.as_str(), "field" | "op" | "value") && !(top && *k == "for_each"))
         {
             return Err(FieldError::new(
                 format!("{at}.{k}"),
@@ -702,6 +704,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.for_each, Some(SubjectKind::Task));
+        // A single comparison may sit beside for_each too, not only a group.
+        let c = Conditions::parse(
+            &json!({"for_each": "task", "field": "task.overdue", "op": "eq", "value": true}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.for_each, Some(SubjectKind::Task));
+        // Deeper down, for_each is still an unknown key.
+        assert_eq!(
+            problem(
+                &json!({"for_each": "task",
+                        "all": [{"for_each": "task", "field": "task.overdue", "op": "eq", "value": true}]}),
+                true
+            )
+            .field,
+            "conditions.all[0].for_each"
+        );
         assert_eq!(problem(&json!({}), true).field, "conditions.for_each");
         assert_eq!(
             problem(&json!({"for_each": "task"}), false).field,
