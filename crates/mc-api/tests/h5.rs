@@ -383,3 +383,61 @@ async fn self_registration_can_be_turned_off() {
     .await
     .expect(201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_the_access_token_and_the_login() {
+    let api = start().await;
+    api.org_admin("shop").await;
+    let credentials =
+        json!({"organization_slug": "shop", "username": "dora", "password": "dora-password"});
+    api.post(
+        None,
+        "/api/v1/h5/auth/register",
+        json!({"organization_slug": "shop", "username": "dora", "password": "dora-password"}),
+    )
+    .await
+    .expect(201);
+    let phone = api
+        .post(None, "/api/v1/h5/auth/login", credentials.clone())
+        .await
+        .expect(200);
+    let tablet = api
+        .post(None, "/api/v1/h5/auth/login", credentials)
+        .await
+        .expect(200);
+    let token = phone.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = phone.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Needs the H5 token; a bad body is a 400, not a logout.
+    api.post(None, "/api/v1/h5/auth/logout", json!({}))
+        .await
+        .expect(401);
+    api.post(
+        Some(&token),
+        "/api/v1/h5/auth/logout",
+        json!({"refresh_token": 7}),
+    )
+    .await
+    .expect(400);
+    api.get(&token, "/api/v1/h5/auth/me").await.expect(200);
+
+    let out = api
+        .post(
+            Some(&token),
+            "/api/v1/h5/auth/logout",
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(out.status, 204, "{}", out.body);
+    api.get(&token, "/api/v1/h5/auth/me").await.expect(401);
+    api.post(
+        None,
+        "/api/v1/h5/auth/refresh",
+        json!({"refresh_token": refresh}),
+    )
+    .await
+    .expect(401);
+    // Another device's login is its own.
+    let other = tablet.body["access_token"].as_str().unwrap();
+    api.get(other, "/api/v1/h5/auth/me").await.expect(200);
+}

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
+        .routes(routes!(logout))
         .routes(routes!(me, update_me))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user))
@@ -107,6 +108,23 @@ async fn refresh(
     ApiJson(body): ApiJson<H5RefreshRequest>,
 ) -> Result<Json<H5TokenResponse>, ApiError> {
     Ok(Json(state.identity.h5_refresh(&body.refresh_token).await?))
+}
+
+/// Ends the H5 login: revokes this access token and, when given, the refresh token's
+/// login (every device that shares it must sign in again).
+#[utoipa::path(post, path = "/h5/auth/logout", tag = "h5", request_body = crate::routes::auth::LogoutRequest,
+    security(("h5_bearer" = [])),
+    responses((status = 204, description = "logged out"), (status = "4XX", body = ErrorBody)))]
+async fn logout(
+    State(state): State<AppState>,
+    H5Authed(ctx): H5Authed,
+    ApiJson(body): ApiJson<crate::routes::auth::LogoutRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .identity
+        .h5_logout(&ctx, body.refresh_token.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The H5 user and the agents they may chat with.

@@ -321,9 +321,29 @@ impl IdentityService {
             ));
         };
         let ttl = (*exp - Utc::now().timestamp()).max(1);
+        self.revoke_login(
+            *jti,
+            ttl,
+            TokenTable::Console,
+            user_id.as_uuid(),
+            refresh_token,
+        )
+        .await
+    }
+
+    /// Revokes an access token's `jti` for `ttl` seconds (its remaining life) and, when a
+    /// refresh token of the same subject is given, that token's whole family.
+    pub(super) async fn revoke_login(
+        &self,
+        jti: Uuid,
+        ttl: i64,
+        table: TokenTable,
+        subject: Uuid,
+        refresh_token: Option<&str>,
+    ) -> Result<()> {
         let mut conn = self.redis.conn();
         let _: () = redis::cmd("SET")
-            .arg(self.redis.key(redis_key_revoked(*jti)))
+            .arg(self.redis.key(redis_key_revoked(jti)))
             .arg(1)
             .arg("EX")
             .arg(ttl)
@@ -331,11 +351,10 @@ impl IdentityService {
             .await?;
         if let Some(token) = refresh_token {
             let mut tx = self.pool.begin().await?;
-            if let Some(row) =
-                repo::lock_refresh_token(&mut tx, TokenTable::Console, &sha256_hex(token)).await?
-                && row.subject_id == user_id.as_uuid()
+            if let Some(row) = repo::lock_refresh_token(&mut tx, table, &sha256_hex(token)).await?
+                && row.subject_id == subject
             {
-                repo::revoke_refresh_family(&mut *tx, TokenTable::Console, row.family_id).await?;
+                repo::revoke_refresh_family(&mut *tx, table, row.family_id).await?;
             }
             tx.commit().await?;
         }

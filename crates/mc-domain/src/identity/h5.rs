@@ -390,6 +390,22 @@ impl IdentityService {
         Ok(self.h5_response(user, (access, refresh)))
     }
 
+    /// Ends an H5 login: the access token is revoked at once (sockets holding it close at
+    /// their next check) and, when given, the refresh token's whole family too.
+    pub async fn h5_logout(&self, ctx: &H5Context, refresh_token: Option<&str>) -> Result<()> {
+        // The token's own expiry is not in the context; its lifetime (plus the verification
+        // leeway) bounds it.
+        let ttl = self.tokens.h5_access_ttl_secs().saturating_add(60);
+        self.revoke_login(
+            ctx.jti,
+            ttl,
+            TokenTable::H5,
+            ctx.user_id.as_uuid(),
+            refresh_token,
+        )
+        .await
+    }
+
     /// Verifies an H5 access token (signature, audience, revocation) and the account state.
     pub async fn authenticate_h5(&self, token: &str) -> Result<H5Context> {
         let claims = self.tokens.verify_h5(token)?;

@@ -384,7 +384,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Revokes the current access token (and the given refresh token's login). */
-        post: operations["logout"];
+        post: operations["auth_logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -616,7 +616,8 @@ export interface paths {
          * Live events as Server-Sent Events: `id:` is the sequence number; `Last-Event-ID`
          *     replays what was missed from the log, then continues live with no gap and no
          *     duplicate. A heartbeat comment every `MC_STREAM_CHECK_INTERVAL_SECONDS` (15 s). A revoked session gets `session.revoked`
-         *     and the stream ends.
+         *     and the stream ends; an access token that ran out gets `session.expired` (reconnect
+         *     with a fresh ticket and `Last-Event-ID`).
          */
         get: operations["events_stream"];
         put?: never;
@@ -834,6 +835,26 @@ export interface paths {
         put?: never;
         /** Logs an H5 user in. */
         post: operations["h5_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/h5/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends the H5 login: revokes this access token and, when given, the refresh token's
+         *     login (every device that shares it must sign in again).
+         */
+        post: operations["h5_logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5427,7 +5448,7 @@ export interface operations {
             };
         };
     };
-    logout: {
+    auth_logout: {
         parameters: {
             query?: never;
             header?: never;
@@ -6544,6 +6565,36 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["H5TokenResponse"];
                 };
+            };
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    h5_logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogoutRequest"];
+            };
+        };
+        responses: {
+            /** @description logged out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": {
                 headers: {
