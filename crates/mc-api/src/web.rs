@@ -30,7 +30,17 @@ fn app_dir(root: &Path, name: &str) -> Option<ServeDir<ServeFile>> {
         tracing::warn!(dir = %dir.display(), "frontend build not found; `npm run build` in frontend/ (scripts/dev does)");
         return None;
     }
-    Some(ServeDir::new(&dir).fallback(ServeFile::new(index)))
+    // The build writes .br and .gz beside each asset (frontend/scripts/compress.mjs).
+    Some(
+        ServeDir::new(&dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(
+                ServeFile::new(index)
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            ),
+    )
 }
 
 /// The Content-Security-Policy of the apps: our own origin, plus the relay's when it is

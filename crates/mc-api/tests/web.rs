@@ -13,6 +13,9 @@ fn write(root: &Path, rel: &str, body: &str) {
     std::fs::write(path, body).unwrap();
 }
 
+/// Stands in for the gzip file (the server passes it through as it is).
+const GZIPPED: &[u8] = b"\x1f\x8b precompressed bytes";
+
 /// No redirects followed, so the test sees them.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -31,6 +34,8 @@ fn build_dir() -> std::path::PathBuf {
     );
     write(&dir, "h5/index.html", "<html>h5</html>");
     write(&dir, "h5/assets/chat-def456.js", "console.log('h5')");
+    // What frontend/scripts/compress.mjs writes beside an asset.
+    std::fs::write(dir.join("h5/assets/chat-def456.js.gz"), GZIPPED).unwrap();
     write(
         &dir,
         "h5/manifest.webmanifest",
@@ -100,6 +105,27 @@ async fn serves_both_apps_with_fallbacks_and_cache_headers() {
         "public, max-age=31536000, immutable"
     );
     assert_eq!(r.text().await.unwrap(), "console.log('h5')");
+
+    // Precompressed when the browser accepts it, still immutable.
+    let r = http
+        .get(api.url("/h5/assets/chat-def456.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), GZIPPED);
 
     // The service worker and manifest must be revalidated, or an old shell sticks.
     for path in ["/h5/sw.js", "/h5/manifest.webmanifest"] {
