@@ -88,7 +88,11 @@ export function SuggestionBell() {
         aria-haspopup="dialog"
         title={label}
       >
-        <span aria-hidden="true">🔔</span>
+        {/* An SVG, not an emoji: emoji fonts are missing on many Linux desktops. */}
+        <svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+          <path d="M18 8a6 6 0 1 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
+          <path d="M13.73 21a2 2 0 0 1-3.46 0" />
+        </svg>
         {unseen > 0 && (
           <span className="suggestion-count" data-testid="suggestion-count" aria-hidden="true">
             {unseen}
