@@ -176,10 +176,13 @@ describe("validateTree mirrors the server", () => {
     expect(validateTree({ for_each: "task" }, false)?.path).toBe("conditions.for_each");
     expect(validateTree({ for_each: "planet" }, true)?.path).toBe("conditions.for_each");
     expect(validateTree({ for_each: "task" }, true)).toBeNull();
-    // The server reads a top-level comparison's keys as is, so for_each next to one fails.
-    expect(validateTree({ for_each: "task", field: "task.overdue", op: "eq", value: true }, true)?.path).toBe(
-      "conditions.for_each",
-    );
+    // for_each may sit beside a single top-level comparison, as on the server...
+    expect(validateTree({ for_each: "task", field: "task.overdue", op: "eq", value: true }, true)).toBeNull();
+    // ...but not deeper down.
+    expect(
+      validateTree({ for_each: "task", all: [{ for_each: "task", field: "task.overdue", op: "eq", value: true }] }, true)
+        ?.path,
+    ).toBe("conditions.all[0].for_each");
   });
 
   it("accepts Rust regex syntax JavaScript lacks", () => {

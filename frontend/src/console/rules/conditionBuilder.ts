@@ -235,16 +235,17 @@ class Checker {
       items.forEach((item, i) => this.node(item, `${at}.${key}[${i}]`, depth + 1));
       return;
     }
-    this.compare(v, at);
+    this.compare(v, at, depth === 0);
   }
 
-  compare(map: JsonObject, at: string): void {
+  /** `top`: the comparison is the whole tree, where `for_each` may sit beside it. */
+  compare(map: JsonObject, at: string, top = false): void {
     const fail = (path: string, message: string): never => {
       throw new ShapeError({ path, message });
     };
     const extra = Object.keys(map)
       .sort()
-      .find((k) => k !== "field" && k !== "op" && k !== "value");
+      .find((k) => k !== "field" && k !== "op" && k !== "value" && !(top && k === "for_each"));
     if (extra) {
       fail(`${at}.${extra}`, "unknown key; a comparison has field, op and value (a group has all, any or not)");
     }
