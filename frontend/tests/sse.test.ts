@@ -154,14 +154,14 @@ describe("SseStream", () => {
     s.close();
   });
 
-  it("session.revoked triggers a reconnect with a new ticket", async () => {
+  it.each(["session.expired", "session.revoked"])("%s triggers a reconnect with a new ticket", async (ending) => {
     const s = open();
     s.on("task.created", () => undefined);
     await flush();
     const src = FakeSource.all[0];
     src.open();
     src.emit("task.created", {}, 3);
-    src.emit("session.revoked", "{}");
+    src.emit(ending, "{}");
     expect(src.closed).toBe(true);
     await vi.advanceTimersByTimeAsync(1000);
     await flush();

@@ -46,8 +46,13 @@ export interface SseOptions {
   onFatal?: (err: unknown) => void;
 }
 
-/** The server's notice that our credential stopped working; we fetch a new ticket. */
-const REVOKED = "session.revoked";
+/**
+ * The server ends a stream with one of these when our credential stops working:
+ * `session.expired` (the access token ran out) or `session.revoked` (signed out, removed).
+ * Either way we ask for a new ticket: it succeeds after a silent refresh, and fails with
+ * 401 when the session is really gone, which ends the stream.
+ */
+const ENDED = ["session.expired", "session.revoked"];
 
 /** Builds the ticket fetcher from an API client (which adds Bearer and org, and refreshes). */
 export function ticketFetcher(api: ApiClient): TicketFetcher {
@@ -162,7 +167,7 @@ export class SseStream {
       this.retry();
     };
     for (const name of this.listeners.keys()) this.attach(source, name);
-    this.attach(source, REVOKED);
+    for (const name of ENDED) this.attach(source, name);
   }
 
   private retry() {
@@ -207,9 +212,7 @@ export class SseStream {
         console.error("SSE listener failed", err);
       }
     }
-    if (name === REVOKED) {
-      // Also sent when the access token behind the ticket merely expired: get a new
-      // ticket (the API client refreshes the session); a real sign-out ends there.
+    if (ENDED.includes(name)) {
       source.close();
       this.source = null;
       this.retry();
