@@ -268,4 +268,22 @@ describe("H5 chat", () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
   });
+
+  test("logging out ends the login on the server too", async () => {
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("mc.h5.session") ?? "null"));
+    assert.ok(stored?.access_token, "signed in");
+    await page.getByTestId("h5-back").click();
+    await page.getByTestId("h5-logout").click();
+    await page.getByTestId("h5-login-username").waitFor();
+    await eventually(async () => {
+      const res = await fetch(`${BASE()}/api/v1/h5/auth/me`, { headers: { authorization: `Bearer ${stored.access_token}` } });
+      return res.status === 401;
+    }, 5000, "the old access token to be refused");
+    const refresh = await fetch(`${BASE()}/api/v1/h5/auth/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: stored.refresh_token }),
+    });
+    assert.equal(refresh.status, 401, "the refresh token is revoked");
+  });
 });

@@ -2,7 +2,7 @@
 // (no router; the browser's back button returns from a chat through history.state).
 import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import { useI18n } from "../shared/i18n";
-import { chat, session } from "./api";
+import { chat, logout as logoutOnServer, session } from "./api";
 import { ChatScreen } from "./ChatScreen";
 import { HomeScreen, type ChatTarget } from "./HomeScreen";
 import { LoginScreen } from "./LoginScreen";
@@ -110,7 +110,7 @@ export function App() {
     const unsent = chat.getSnapshot().outbox.length;
     if (unsent > 0 && !window.confirm(t("logout.confirm", { count: unsent }))) return;
     chat.reset();
-    session.clear();
+    void logoutOnServer();
     if (history.state) history.replaceState(null, "");
     setView(HOME);
     toast.success(t("logout.done"));

@@ -22,17 +22,8 @@ export async function login(org: string, username: string, password: string): Pr
   const body: Schema<"H5Login"> = UUID.test(o)
     ? { organization_id: o, username: username.trim(), password }
     : { organization_slug: o.toLowerCase(), username: username.trim(), password };
-  // Plain fetch, typed by the schemas: docs/openapi.json gives this operation the same
-  // operationId (`login`) as the console's, so the generated `paths` entry points at
-  // the console's request and response types.
-  const response = await fetch("/api/v1/h5/auth/login", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data: unknown = await response.json().catch(() => undefined);
-  if (!response.ok) throw ApiError.from(response.status, data);
-  const res = data as Schema<"H5TokenResponse">;
+  // No session exists while signing in, so the client adds no token and never refreshes.
+  const res = unwrap(await api.POST("/api/v1/h5/auth/login", { body }));
   session.set({ ...res, organization_id: res.user.organization_id });
   try {
     localStorage.setItem(LAST_ORG_KEY, o);
@@ -41,14 +32,11 @@ export async function login(org: string, username: string, password: string): Pr
   }
 }
 
-/** Newest-first page of a session's messages. */
+/** Newest-first page of a session's messages (no `after_seq`: that is for catching up). */
 export async function loadMessages(sessionId: string, cursor?: string) {
-  // `after_seq` is a query parameter on the server, but docs/openapi.json lists it as a
-  // (required) path parameter; we never send it, so the request is built without it.
-  const params = { path: { id: sessionId }, query: { limit: 50, ...(cursor ? { cursor } : {}) } };
   return unwrap(
     await api.GET("/api/v1/h5/chat/sessions/{id}/messages", {
-      params: params as { path: { id: string; after_seq: null }; query: { limit: number; cursor?: string } },
+      params: { path: { id: sessionId }, query: { limit: 50, cursor } },
     }),
   );
 }
@@ -56,4 +44,16 @@ export async function loadMessages(sessionId: string, cursor?: string) {
 /** The user's conversations, most recent activity first. */
 export async function loadSessions() {
   return unwrap(await api.GET("/api/v1/h5/chat/sessions", { params: { query: { limit: 100 } } }));
+}
+
+/**
+ * Ends the login on the server (this access token and the refresh token's family), then
+ * locally. A network failure still signs out here; the tokens then simply expire.
+ */
+export async function logout(): Promise<void> {
+  const refresh = session.get()?.refresh_token;
+  if (refresh) {
+    await api.POST("/api/v1/h5/auth/logout", { body: { refresh_token: refresh } }).catch(() => undefined);
+  }
+  session.clear();
 }

@@ -1,17 +1,20 @@
 // Where the browser finds the relay's WebSockets. mc-api tells us at
 // /api/v1/client-config; an empty relay_url means "same origin" (a reverse proxy or the
 // Vite dev server forwards /ws).
+import createClient from "openapi-fetch";
+import type { paths, Schema } from "./api/client";
 
-export interface ClientConfig {
-  relay_url: string;
-}
+export type ClientConfig = Schema<"ClientConfig">;
 
 let cached: Promise<ClientConfig> | null = null;
 
 /** The deployment's client settings, fetched once. */
 export function clientConfig(): Promise<ClientConfig> {
-  cached ??= fetch("/api/v1/client-config")
-    .then((r) => (r.ok ? (r.json() as Promise<ClientConfig>) : { relay_url: "" }))
+  // A bare typed client: the endpoint is public and read before (and without) any session.
+  // Created on first use, so it binds whatever `fetch` is current then.
+  cached ??= createClient<paths>()
+    .GET("/api/v1/client-config")
+    .then(({ data, response }) => (response.ok && data ? data : { relay_url: "" }))
     .catch(() => ({ relay_url: "" }));
   return cached;
 }

@@ -20,12 +20,7 @@ export function usePeople(): People {
   });
   const members = useQuery({
     queryKey: ["members", "all"],
-    queryFn: async () => {
-      const page = unwrap(await api.GET("/api/v1/members", { params: { query: { limit: 100 } } }));
-      // docs/openapi.json reuses the operationId "list" for several endpoints, so the
-      // generated type of this response is another list's; the wire format is Page_Member.
-      return (page as unknown as Schema<"Page_Member">).items;
-    },
+    queryFn: async () => unwrap(await api.GET("/api/v1/members", { params: { query: { limit: 100 } } })).items,
   });
   const agentList = agents.data ?? [];
   const memberList = members.data ?? [];

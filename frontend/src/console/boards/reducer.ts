@@ -266,7 +266,7 @@ function placeholder(id: string, op: Extract<PendingOp, { kind: "create" }>, boa
     created_by_id: id,
     created_at: now,
     updated_at: now,
-  } as Task;
+  };
 }
 
 /** The tasks as the user should see them, with optimistic commands applied. */

@@ -1,30 +1,10 @@
-// Calls and query keys of the fleet pages (gateways, agents, H5 users, jobs), typed with
-// ./types. Every call goes through the console's api client (Bearer, org, silent refresh).
+// Calls and query keys of the fleet pages (gateways, agents, H5 users, jobs). Every call
+// goes through the console's typed api client (Bearer, org, silent refresh); request and
+// response types are the ones generated from docs/openapi.json.
 import { useInfiniteQuery, type QueryKey } from "@tanstack/react-query";
-import type { paths } from "../../shared/api/client";
+import type { Schema } from "../../shared/api/client";
 import { api, unwrap } from "../api";
-import type {
-  Agent,
-  AgentStatus,
-  Board,
-  CreatedRegistrationToken,
-  DepthRow,
-  Gateway,
-  GatewayLive,
-  GatewayStatus,
-  H5User,
-  H5UserLive,
-  H5UserStatus,
-  Job,
-  JobPriority,
-  JobState,
-  LinkSummary,
-  MetricsSample,
-  Page,
-  RegistrationToken,
-  RotatedRelayToken,
-  Schedule,
-} from "./types";
+import type { AgentStatus, GatewayStatus, H5UserStatus, JobPriority, JobState, Page } from "./types";
 
 /** "" (an unset select or search box) means "no filter". */
 const opt = <T extends string>(v: T | "" | undefined): T | undefined => (v ? v : undefined);
@@ -54,69 +34,52 @@ export const keys = {
 
 const PAGE = 50;
 
-// Why not `api.GET(...)` with the generated operation types: docs/openapi.json reuses
-// operationIds across tags (`list`, `get`, `create`, `remove`, `rotate`, ...), so the
-// generated `operations` interface keeps only the first of each and, for example, types
-// GET /api/v1/jobs as the agents list. Paths are still checked against the contract; the
-// shapes are the ones in ./types (generated components with wire-spelled enums).
-type Method = "GET" | "POST" | "PATCH" | "DELETE";
-type Query = Record<string, string | number | undefined>;
-interface Init {
-  params?: { path?: Record<string, string>; query?: Query };
-  body?: unknown;
-  parseAs?: "json" | "blob";
-}
-type Loose = Record<Method, (path: string, init?: Init) => Promise<{ data?: unknown; error?: unknown; response: Response }>>;
-const loose = api as unknown as Loose;
-
-async function call<T>(method: Method, path: keyof paths, init?: Init): Promise<T> {
-  return unwrap(await loose[method](path, init)) as T;
-}
-
 // ---- gateways ----
 
-export const listGateways = (status: GatewayStatus | "", cursor?: string) =>
-  call<Page<Gateway>>("GET", "/api/v1/gateways", {
-    params: { query: { status: opt(status), limit: PAGE, cursor } },
-  });
+export const listGateways = async (status: GatewayStatus | "", cursor?: string) =>
+  unwrap(await api.GET("/api/v1/gateways", { params: { query: { status: opt(status), limit: PAGE, cursor } } }));
 
 /** Every gateway (bounded), for pickers and names. */
 export const allGateways = () => drain((cursor) => listGateways("", cursor));
 
-export const getGateway = (id: string) =>
-  call<Gateway>("GET", "/api/v1/gateways/{id}", { params: { path: { id } } });
+export const getGateway = async (id: string) =>
+  unwrap(await api.GET("/api/v1/gateways/{id}", { params: { path: { id } } }));
 
-export const deleteGateway = (id: string) =>
-  call<void>("DELETE", "/api/v1/gateways/{id}", { params: { path: { id } } });
+export const deleteGateway = async (id: string): Promise<void> => {
+  unwrap(await api.DELETE("/api/v1/gateways/{id}", { params: { path: { id } } }));
+};
 
 /** Newest first, as the API returns them. */
-export const gatewayMetricsHistory = (id: string, limit = 60) =>
-  call<MetricsSample[]>("GET", "/api/v1/gateways/{id}/metrics", { params: { path: { id }, query: { limit } } });
+export const gatewayMetricsHistory = async (id: string, limit = 60) =>
+  unwrap(await api.GET("/api/v1/gateways/{id}/metrics", { params: { path: { id }, query: { limit } } }));
 
-export const gatewayConnections = (id: string) =>
-  call<GatewayLive>("GET", "/api/v1/gateways/{id}/connections", { params: { path: { id } } });
+export const gatewayConnections = async (id: string) =>
+  unwrap(await api.GET("/api/v1/gateways/{id}/connections", { params: { path: { id } } }));
 
-export const syncAgents = (id: string) =>
-  call<LinkSummary>("POST", "/api/v1/gateways/{id}/sync-agents", { params: { path: { id } } });
+export const syncAgents = async (id: string) =>
+  unwrap(await api.POST("/api/v1/gateways/{id}/sync-agents", { params: { path: { id } } }));
 
-export const rotateRelayToken = (id: string, graceSeconds?: number) =>
-  call<RotatedRelayToken>("POST", "/api/v1/gateways/{id}/rotate-relay-token", {
-    params: { path: { id } },
-    body: { grace_seconds: graceSeconds ?? null },
-  });
+export const rotateRelayToken = async (id: string, graceSeconds?: number) =>
+  unwrap(
+    await api.POST("/api/v1/gateways/{id}/rotate-relay-token", {
+      params: { path: { id } },
+      body: { grace_seconds: graceSeconds ?? null },
+    }),
+  );
 
-export const listTokens = (cursor?: string) =>
-  call<Page<RegistrationToken>>("GET", "/api/v1/gateway-registry/tokens", {
-    params: { query: { limit: PAGE, cursor } },
-  });
+export const listTokens = async (cursor?: string) =>
+  unwrap(await api.GET("/api/v1/gateway-registry/tokens", { params: { query: { limit: PAGE, cursor } } }));
 
-export const createToken = (body: { name?: string; expires_in_days?: number }) =>
-  call<CreatedRegistrationToken>("POST", "/api/v1/gateway-registry/tokens", {
-    body: { name: body.name?.trim() || null, expires_in_days: body.expires_in_days ?? null },
-  });
+export const createToken = async (body: { name?: string; expires_in_days?: number }) =>
+  unwrap(
+    await api.POST("/api/v1/gateway-registry/tokens", {
+      body: { name: body.name?.trim() || null, expires_in_days: body.expires_in_days ?? null },
+    }),
+  );
 
-export const revokeToken = (id: string) =>
-  call<void>("DELETE", "/api/v1/gateway-registry/tokens/{id}", { params: { path: { id } } });
+export const revokeToken = async (id: string): Promise<void> => {
+  unwrap(await api.DELETE("/api/v1/gateway-registry/tokens/{id}", { params: { path: { id } } }));
+};
 
 // ---- agents and boards ----
 
@@ -126,41 +89,38 @@ export interface AgentFilter {
   board_id: string;
 }
 
-export const listAgents = (f: Partial<AgentFilter>, cursor?: string, limit = PAGE) =>
-  call<Page<Agent>>("GET", "/api/v1/agents", {
-    params: {
-      query: {
-        status: opt(f.status),
-        gateway_id: opt(f.gateway_id),
-        board_id: opt(f.board_id),
-        limit,
-        cursor,
+export const listAgents = async (f: Partial<AgentFilter>, cursor?: string, limit = PAGE) =>
+  unwrap(
+    await api.GET("/api/v1/agents", {
+      params: {
+        query: {
+          status: opt(f.status),
+          gateway_id: opt(f.gateway_id),
+          board_id: opt(f.board_id),
+          limit,
+          cursor,
+        },
       },
-    },
-  });
+    }),
+  );
 
 /** Every agent (bounded), for pickers and the gateway page. */
 export const allAgents = (f: Partial<AgentFilter> = {}) => drain((cursor) => listAgents(f, cursor, 100));
 
-export interface AgentInput {
-  name: string;
-  board_id: string | null;
-  gateway_id?: string | null;
-  openclaw_agent_id?: string | null;
-}
+/** The fields the agent form sends (a subset of the generated `CreateAgent`). */
+export type AgentInput = Pick<Schema<"CreateAgent">, "name" | "board_id" | "gateway_id" | "openclaw_agent_id">;
 
-export const createAgent = (body: AgentInput) => call<Agent>("POST", "/api/v1/agents", { body });
+export const createAgent = async (body: AgentInput) => unwrap(await api.POST("/api/v1/agents", { body }));
 
-export const updateAgent = (id: string, body: { name?: string; board_id?: string | null }) =>
-  call<Agent>("PATCH", "/api/v1/agents/{id}", { params: { path: { id } }, body });
+export const updateAgent = async (id: string, body: Pick<Schema<"UpdateAgent">, "name" | "board_id">) =>
+  unwrap(await api.PATCH("/api/v1/agents/{id}", { params: { path: { id } }, body }));
 
-export const deleteAgent = (id: string) =>
-  call<void>("DELETE", "/api/v1/agents/{id}", { params: { path: { id } } });
+export const deleteAgent = async (id: string): Promise<void> => {
+  unwrap(await api.DELETE("/api/v1/agents/{id}", { params: { path: { id } } }));
+};
 
 export const allBoards = () =>
-  drain((cursor) =>
-    call<Page<Board>>("GET", "/api/v1/boards", { params: { query: { limit: 100, cursor } } }),
-  );
+  drain(async (cursor) => unwrap(await api.GET("/api/v1/boards", { params: { query: { limit: 100, cursor } } })));
 
 // ---- H5 users ----
 
@@ -169,41 +129,44 @@ export interface H5UserFilter {
   status: H5UserStatus | "";
 }
 
-export const listH5Users = (f: H5UserFilter, cursor?: string) =>
-  call<Page<H5User>>("GET", "/api/v1/h5/users", {
-    params: { query: { q: opt(f.q.trim()), status: opt(f.status), limit: PAGE, cursor } },
-  });
-
-export const getH5User = (id: string) =>
-  call<H5UserLive>("GET", "/api/v1/h5/users/{id}", { params: { path: { id } } });
-
-export interface H5UserInput {
-  username: string;
-  password: string;
-  display_name?: string | null;
-  email?: string | null;
-  phone?: string | null;
-}
-
-export const createH5User = (body: H5UserInput) => call<H5User>("POST", "/api/v1/h5/users", { body });
-
-export const setH5UserStatus = (id: string, action: "suspend" | "activate") =>
-  call<H5User>(
-    "POST",
-    action === "suspend" ? "/api/v1/h5/users/{id}/suspend" : "/api/v1/h5/users/{id}/activate",
-    { params: { path: { id } } },
+export const listH5Users = async (f: H5UserFilter, cursor?: string) =>
+  unwrap(
+    await api.GET("/api/v1/h5/users", {
+      params: { query: { q: opt(f.q.trim()), status: opt(f.status), limit: PAGE, cursor } },
+    }),
   );
 
-export const assignAgent = (id: string, agentId: string, boardId: string) =>
-  call<unknown>("POST", "/api/v1/h5/users/{id}/assign", {
-    params: { path: { id } },
-    body: { agent_id: agentId, board_id: boardId },
-  });
+export const getH5User = async (id: string) =>
+  unwrap(await api.GET("/api/v1/h5/users/{id}", { params: { path: { id } } }));
 
-export const unassignAgent = (id: string, agentId: string) =>
-  call<void>("DELETE", "/api/v1/h5/users/{id}/assign/{agent_id}", {
-    params: { path: { id, agent_id: agentId } },
-  });
+export type H5UserInput = Schema<"H5CreateUser">;
+
+export const createH5User = async (body: H5UserInput) => unwrap(await api.POST("/api/v1/h5/users", { body }));
+
+export const setH5UserStatus = async (id: string, action: "suspend" | "activate") => {
+  const init = { params: { path: { id } } };
+  return unwrap(
+    action === "suspend"
+      ? await api.POST("/api/v1/h5/users/{id}/suspend", init)
+      : await api.POST("/api/v1/h5/users/{id}/activate", init),
+  );
+};
+
+export const assignAgent = async (id: string, agentId: string, boardId: string) =>
+  unwrap(
+    await api.POST("/api/v1/h5/users/{id}/assign", {
+      params: { path: { id } },
+      body: { agent_id: agentId, board_id: boardId },
+    }),
+  );
+
+export const unassignAgent = async (id: string, agentId: string): Promise<void> => {
+  unwrap(
+    await api.DELETE("/api/v1/h5/users/{id}/assign/{agent_id}", {
+      params: { path: { id, agent_id: agentId } },
+    }),
+  );
+};
 
 // ---- jobs ----
 
@@ -213,44 +176,50 @@ export interface JobFilter {
   priority: JobPriority | "";
 }
 
-export const queueDepth = () => call<DepthRow[]>("GET", "/api/v1/queue/depth");
+export const queueDepth = async () => unwrap(await api.GET("/api/v1/queue/depth"));
 
-export const listJobs = (f: JobFilter, cursor?: string) =>
-  call<Page<Job>>("GET", "/api/v1/jobs", {
-    params: {
-      query: { state: opt(f.state), kind: opt(f.kind.trim()), priority: opt(f.priority), limit: PAGE, cursor },
-    },
-  });
+export const listJobs = async (f: JobFilter, cursor?: string) =>
+  unwrap(
+    await api.GET("/api/v1/jobs", {
+      params: {
+        query: { state: opt(f.state), kind: opt(f.kind.trim()), priority: opt(f.priority), limit: PAGE, cursor },
+      },
+    }),
+  );
 
-export const getJob = (id: string) => call<Job>("GET", "/api/v1/jobs/{id}", { params: { path: { id } } });
+export const getJob = async (id: string) => unwrap(await api.GET("/api/v1/jobs/{id}", { params: { path: { id } } }));
 
-export const retryJob = (id: string) =>
-  call<Job>("POST", "/api/v1/jobs/{id}/retry", { params: { path: { id } } });
+export const retryJob = async (id: string) =>
+  unwrap(await api.POST("/api/v1/jobs/{id}/retry", { params: { path: { id } } }));
 
-export const cancelJob = (id: string) =>
-  call<Job>("POST", "/api/v1/jobs/{id}/cancel", { params: { path: { id } } });
+export const cancelJob = async (id: string) =>
+  unwrap(await api.POST("/api/v1/jobs/{id}/cancel", { params: { path: { id } } }));
 
-export const listDeadLetters = (kind: string, cursor?: string) =>
-  call<Page<Job>>("GET", "/api/v1/jobs/dead-letter", {
-    params: { query: { kind: opt(kind.trim()), limit: PAGE, cursor } },
-  });
+export const listDeadLetters = async (kind: string, cursor?: string) =>
+  unwrap(
+    await api.GET("/api/v1/jobs/dead-letter", {
+      params: { query: { kind: opt(kind.trim()), limit: PAGE, cursor } },
+    }),
+  );
 
 /** Replays the given dead letters, or (no ids) every dead letter of `kind` (or all). */
 export async function replayDeadLetters(req: { ids?: string[]; kind?: string }): Promise<number> {
-  const body = req.ids?.length ? { ids: req.ids } : { kind: opt(req.kind?.trim()) ?? null };
-  const res = await call<{ replayed: number }>("POST", "/api/v1/jobs/dead-letter/replay", { body });
+  const body: Schema<"ReplayRequest"> = req.ids?.length ? { ids: req.ids } : { kind: opt(req.kind?.trim()) ?? null };
+  const res = unwrap(await api.POST("/api/v1/jobs/dead-letter/replay", { body }));
   return res.replayed;
 }
 
 /** The NDJSON export as a Blob: the endpoint needs the Bearer header, so no plain link. */
-export const exportDeadLetters = (kind: string) =>
-  call<Blob>("GET", "/api/v1/jobs/dead-letter/export", {
-    params: { query: { kind: opt(kind.trim()) } },
-    parseAs: "blob",
-  });
+export const exportDeadLetters = async (kind: string) =>
+  unwrap(
+    await api.GET("/api/v1/jobs/dead-letter/export", {
+      params: { query: { kind: opt(kind.trim()) } },
+      parseAs: "blob",
+    }),
+  );
 
-export const listSchedules = (cursor?: string) =>
-  call<Page<Schedule>>("GET", "/api/v1/schedules", { params: { query: { limit: PAGE, cursor } } });
+export const listSchedules = async (cursor?: string) =>
+  unwrap(await api.GET("/api/v1/schedules", { params: { query: { limit: PAGE, cursor } } }));
 
 // ---- helpers ----
 

@@ -1,12 +1,13 @@
-// The fleet pages' view of the API's shapes. Enums are spelled as they are on the wire
-// (lowercase); object shapes come from the generated schema where it names them.
+// The fleet pages' view of the API's shapes: all of them generated from docs/openapi.json
+// (enums are lowercase, as on the wire). Only what the contract leaves open (`unknown`
+// fields such as a job's `errors` or a gateway's `connection_info`) is read defensively below.
 import type { Schema } from "../../shared/api/client";
 
-export type GatewayStatus = "pending" | "online" | "offline" | "error";
-export type AgentStatus = "online" | "offline" | "busy" | "error";
-export type H5UserStatus = "active" | "suspended" | "deleted";
-export type JobState = "pending" | "running" | "completed" | "dead" | "cancelled";
-export type JobPriority = "critical" | "high" | "medium" | "low";
+export type GatewayStatus = Schema<"GatewayStatus">;
+export type AgentStatus = Schema<"AgentStatus">;
+export type H5UserStatus = Schema<"H5UserStatus">;
+export type JobState = Schema<"JobState">;
+export type JobPriority = Schema<"JobPriority">;
 
 export const GATEWAY_STATUSES: GatewayStatus[] = ["online", "pending", "offline", "error"];
 export const AGENT_STATUSES: AgentStatus[] = ["online", "busy", "offline", "error"];
@@ -14,14 +15,10 @@ export const H5_USER_STATUSES: H5UserStatus[] = ["active", "suspended"];
 export const JOB_STATES: JobState[] = ["pending", "running", "completed", "dead", "cancelled"];
 export const JOB_PRIORITIES: JobPriority[] = ["critical", "high", "medium", "low"];
 
-/** One page of a cursor-paginated list. */
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
-  total?: number | null;
-}
+/** One page of a cursor-paginated list: the generated `Page_*` shape over any item type. */
+export type Page<T> = Omit<Schema<"Page_Job">, "items"> & { items: T[] };
 
-export type Gateway = Omit<Schema<"Gateway">, "status"> & { status: GatewayStatus };
+export type Gateway = Schema<"Gateway">;
 export type GatewayMetrics = Schema<"GatewayMetrics">;
 export type MetricsSample = Schema<"MetricsSample">;
 export type GatewayLive = Schema<"GatewayLive">;
@@ -32,59 +29,30 @@ export type CreatedRegistrationToken = Schema<"CreatedRegistrationToken">;
 export type RotatedRelayToken = Schema<"RotatedRelayToken">;
 export type LinkSummary = Schema<"LinkSummary">;
 
-export type Agent = Omit<Schema<"Agent">, "status"> & { status: AgentStatus };
+export type Agent = Schema<"Agent">;
+/** What the pickers need of a board. */
 export type Board = Pick<Schema<"Board">, "id" | "name">;
 
-export type H5User = Omit<Schema<"H5User">, "status"> & { status: H5UserStatus };
+export type H5User = Schema<"H5User">;
 export type Assignment = Schema<"Assignment">;
 export type ChatSession = Schema<"ChatSession">;
-export interface H5UserLive {
-  user: H5User;
-  assignments: Assignment[];
-  live: Schema<"LiveConnections">;
-  sessions: ChatSession[];
-}
+export type H5UserLive = Schema<"H5UserLive">;
 
-/** One failed attempt in a job's history. */
+export type Job = Schema<"Job">;
+export type DepthRow = Schema<"DepthRow">;
+export type Schedule = Schema<"Schedule">;
+
+/**
+ * One failed attempt in a job's history. The contract types `Job.errors` as `unknown`
+ * (a JSON array the worker writes), so this is the documented element shape, checked by
+ * `jobErrors` before use.
+ */
 export interface JobAttemptError {
   attempt: number;
   error: string;
   at: string;
   worker?: string | null;
 }
-
-/** A job as `GET /api/v1/jobs` and `/jobs/{id}` return it. */
-export interface Job {
-  id: string;
-  kind: string;
-  queue: string;
-  state: JobState;
-  priority: JobPriority;
-  attempts: number;
-  max_attempts: number;
-  payload: unknown;
-  result?: unknown;
-  errors: unknown;
-  enqueued_at: string;
-  run_at: string;
-  started_at?: string | null;
-  finished_at?: string | null;
-  lease_holder?: string | null;
-  lease_expires_at?: string | null;
-  idempotency_key?: string | null;
-  concurrency_key?: string | null;
-  concurrency_limit?: number | null;
-  timeout_ms: number;
-  organization_id?: string | null;
-}
-
-export interface DepthRow {
-  count: number;
-  priority: JobPriority;
-  state: JobState;
-}
-
-export type Schedule = Omit<Schema<"Schedule">, "priority"> & { priority: JobPriority };
 
 /** The latest heartbeat metrics a gateway reported, kept in `connection_info.metrics`. */
 export function gatewayMetrics(g: Pick<Gateway, "connection_info">): Partial<GatewayMetrics> | null {

@@ -61,9 +61,9 @@ export function RuleForm({ rule, onDone }: { rule: Rule | null; onDone: () => vo
   const [cooldown, setCooldown] = useState(rule ? String(rule.cooldown_seconds) : DEFAULT_COOLDOWN);
   const [enabled, setEnabled] = useState(rule?.is_enabled ?? true);
   const [conditions, setConditions] = useState<ConditionState>(() => conditionStateFrom(rule?.conditions ?? {}));
-  const [actionType, setActionType] = useState<ActionType>((rule?.action_type as ActionType | undefined) ?? "create_suggestion");
+  const [actionType, setActionType] = useState<ActionType>(rule?.action_type ?? "create_suggestion");
   const [action, setAction] = useState<ActionForm>(() =>
-    rule ? actionFormFrom(rule.action_type as ActionType, rule.action_config) : emptyActionForm(),
+    rule ? actionFormFrom(rule.action_type, rule.action_config) : emptyActionForm(),
   );
   const [problem, setProblem] = useState<Problem | null>(null);
   const boards = useQuery({ queryKey: keys.boardNames, queryFn: fetchBoardNames, staleTime: 60_000 });

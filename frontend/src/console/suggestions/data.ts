@@ -1,63 +1,30 @@
 // Reads for suggestions, rules and the event log, plus the lookups (board and rule names)
-// the lists show. GET /events and GET /suggestions share the operationId "list" with other
-// endpoints in docs/openapi.json, so the generated client types them as the agents list;
-// `getPage` calls them with their real query and page types instead.
-import type { Schema } from "../../shared/api/client";
+// the lists show. Request and response types are generated from docs/openapi.json.
+import type { paths, Schema } from "../../shared/api/client";
 import { api, unwrap } from "../api";
-import type { Priority, SuggestionStatus, SuggestionType } from "../rules/catalog";
 
 export type Suggestion = Schema<"Suggestion">;
 export type Rule = Schema<"Rule">;
 export type LogEvent = Schema<"Event">;
 
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
-  total?: number | null;
-}
+export type SuggestionQuery = NonNullable<paths["/api/v1/suggestions"]["get"]["parameters"]["query"]>;
+export type EventQuery = NonNullable<paths["/api/v1/events"]["get"]["parameters"]["query"]>;
 
-export interface SuggestionQuery {
-  status?: SuggestionStatus;
-  board_id?: string;
-  priority?: Priority;
-  suggestion_type?: SuggestionType;
-  agent_id?: string;
-  limit?: number;
-  cursor?: string;
-}
-
-export interface EventQuery {
-  board_id?: string;
-  task_id?: string;
-  agent_id?: string;
-  actor_id?: string;
-  event_type?: string;
-  since?: string;
-  until?: string;
-  limit?: number;
-  cursor?: string;
-}
-
-type Query = Record<string, string | number | undefined>;
-
-/** Drops empty filters so they are not sent as `?board_id=`. */
-function clean(q: Query): Query {
-  const out: Query = {};
-  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== "") out[k] = v;
+/** Drops empty filters (an unset select or search box) so they are not sent as `?board_id=`. */
+function clean<Q extends object>(q: Q): Q {
+  const out = { ...q };
+  for (const k of Object.keys(out) as (keyof Q)[]) {
+    if (out[k] === undefined || out[k] === "") delete out[k];
+  }
   return out;
 }
 
-async function getPage<T>(path: "/api/v1/events" | "/api/v1/suggestions", query: Query): Promise<Page<T>> {
-  const res = await api.GET(path, { params: { query: clean(query) as never } });
-  return unwrap(res as unknown as { data?: Page<T>; error?: unknown; response: Response });
+export async function fetchSuggestions(q: SuggestionQuery): Promise<Schema<"Page_Suggestion">> {
+  return unwrap(await api.GET("/api/v1/suggestions", { params: { query: clean(q) } }));
 }
 
-export function fetchSuggestions(q: SuggestionQuery): Promise<Page<Suggestion>> {
-  return getPage<Suggestion>("/api/v1/suggestions", { ...q });
-}
-
-export function fetchEvents(q: EventQuery): Promise<Page<LogEvent>> {
-  return getPage<LogEvent>("/api/v1/events", { ...q });
+export async function fetchEvents(q: EventQuery): Promise<Schema<"Page_Event">> {
+  return unwrap(await api.GET("/api/v1/events", { params: { query: clean(q) } }));
 }
 
 /** Query keys; everything suggestion-shaped lives under ["suggestions"]. */

@@ -20,6 +20,7 @@ import {
   type ServerFrame,
 } from "../protocol/h5Chat";
 import { backoffDelay } from "./backoff";
+import type { Schema } from "../api/client";
 
 // ---- injectable environment ------------------------------------------------------
 
@@ -146,18 +147,8 @@ export interface ChatSnapshot {
   outbox: readonly OutboxItem[];
 }
 
-/** A REST `ChatMessage` (GET /h5/chat/sessions/{id}/messages). */
-export interface RestMessage {
-  id: string;
-  session_id: string;
-  seq: number;
-  role: string;
-  content: string;
-  client_message_id: string;
-  run_id?: string | null;
-  status: string;
-  created_at: string;
-}
+/** A REST `ChatMessage` (GET /h5/chat/sessions/{id}/messages), as generated from the contract. */
+export type RestMessage = Schema<"ChatMessage">;
 
 export interface ChatEvents {
   /** A stored message, delivered once per session in seq order. */
