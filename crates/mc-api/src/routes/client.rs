@@ -25,6 +25,6 @@ pub struct ClientConfig {
     responses((status = 200, body = ClientConfig)))]
 async fn client_config(State(s): State<AppState>) -> Json<ClientConfig> {
     Json(ClientConfig {
-        relay_url: s.web.relay_browser_url.clone(),
+        relay_url: s.web.relay_browser_url,
     })
 }

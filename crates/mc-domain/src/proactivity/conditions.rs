@@ -280,10 +280,10 @@ impl Parser {
         at: &str,
         top: bool,
     ) -> Result<Node, FieldError> {
-        if let Some(k) = map
-            .keys()
-            .find(|k| !matches!(k.as_str(), "field" | "op" | "value") && !(top && *k == "for_each"))
-        {
+        if let Some(k) = map.keys().find(|k| {
+            let allowed = matches!(k.as_str(), "field" | "op" | "value");
+            !(allowed || (top && *k == "for_each"))
+        }) {
             return Err(FieldError::new(
                 format!("{at}.{k}"),
                 "unknown key; a comparison has field, op and value (a group has all, any or not)",
