@@ -12,13 +12,16 @@ mc_ensure_node() {
     mc_die "node $(node --version) is too old for the frontend; it needs 20.19 or newer"
 }
 
-# npm ci when node_modules is missing or older than the lockfile.
+# Installs from the lockfile when node_modules is missing or older than it. `npm install`,
+# not `npm ci`: the lockfile holds only the platform packages (rollup, esbuild) the
+# registry here serves, and `npm ci` refuses a lockfile without every optional platform
+# entry, while `npm install` installs exactly the locked versions and leaves it as it is.
 mc_frontend_deps() {
   mc_ensure_node
   if [ ! -f "$MC_FRONTEND/node_modules/.package-lock.json" ] ||
     [ "$MC_FRONTEND/package-lock.json" -nt "$MC_FRONTEND/node_modules/.package-lock.json" ]; then
-    mc_log "installing frontend dependencies (npm ci)"
-    (cd "$MC_FRONTEND" && npm ci --no-audit --no-fund --loglevel=error) >&2
+    mc_log "installing frontend dependencies (npm install from the lockfile)"
+    (cd "$MC_FRONTEND" && npm install --no-audit --no-fund --loglevel=error) >&2
   fi
 }
 
