@@ -41,11 +41,14 @@ export async function api(method, path, { token, body, org } = {}) {
   return json;
 }
 
-export async function adminToken() {
-  const r = await api("POST", "/api/v1/auth/login", {
+let adminLogin = null;
+
+/** An admin access token, from one login per run (logins are rate-limited per account). */
+export function adminToken() {
+  adminLogin ??= api("POST", "/api/v1/auth/login", {
     body: { email: env("MC_E2E_ADMIN_EMAIL"), password: env("MC_E2E_ADMIN_PASSWORD") },
-  });
-  return r.access_token;
+  }).then((r) => r.access_token);
+  return adminLogin;
 }
 
 /** Signs in through the console's login form. */
