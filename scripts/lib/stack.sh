@@ -300,6 +300,11 @@ mc_stop_all() {
   mc_stop_postgres
 }
 
+# One line naming this machine, for benchmark reports.
+mc_machine() {
+  echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, $(uname -sr)"
+}
+
 # A random URL-safe secret of N bytes.
 mc_random_secret() {
   python3 -c "import secrets,sys; print(secrets.token_urlsafe(int(sys.argv[1])))" "${1:-32}"

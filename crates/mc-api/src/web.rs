@@ -83,17 +83,17 @@ impl WebApps {
         {
             return crate::not_found().await.into_response();
         }
-        let (service, strip) = if path == "/h5" {
+        let (service, strip, assets) = if path == "/h5" {
             return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, "/h5/")]).into_response();
         } else if path.starts_with("/h5/") {
-            (self.h5.clone(), "/h5")
+            (self.h5.clone(), "/h5", "/h5/assets/")
         } else {
-            (self.console.clone(), "")
+            (self.console.clone(), "", "/assets/")
         };
         let Some(service) = service else {
             return crate::not_found().await.into_response();
         };
-        let immutable = path.starts_with(&format!("{strip}/assets/"));
+        let immutable = path.starts_with(assets);
         let request = strip_prefix(request, strip);
         let response = match service.oneshot(request).await {
             Ok(response) => response.map(Body::new),
