@@ -37,10 +37,16 @@ vi.mock("../src/console/api", async () => {
 });
 
 const role = vi.hoisted(() => ({ current: "admin" }));
-vi.mock("../src/console/auth", () => ({
-  useAuth: () => ({ role: role.current, signedIn: true }),
-  useCanWrite: () => role.current !== "viewer",
-}));
+vi.mock("../src/console/auth", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../src/console/auth")>();
+  const current = () => role.current as Parameters<typeof real.roleAtLeast>[0];
+  return {
+    ...real,
+    useAuth: () => ({ role: current(), signedIn: true }),
+    useCanWrite: () => real.roleAtLeast(current(), "developer"),
+    useRoleAtLeast: (min: Parameters<typeof real.roleAtLeast>[1]) => real.roleAtLeast(current(), min),
+  };
+});
 
 import { I18nProvider } from "../src/shared/i18n";
 import fleetStrings from "../src/console/i18n/fleet";

@@ -61,7 +61,11 @@ vi.mock("../src/console/api", async () => {
     session: { accessToken: async () => "tok", get: () => ({ org_id: "o1" }) },
   };
 });
-vi.mock("../src/console/auth", () => ({ useAuth: () => ({ role: "admin" }), useCanWrite: () => true }));
+vi.mock("../src/console/auth", () => ({
+  useAuth: () => ({ role: "admin" }),
+  useCanWrite: () => true,
+  useRoleAtLeast: () => true,
+}));
 vi.mock("../src/shared/config", () => ({ relayUrl: async (p: string) => `ws://relay${p}` }));
 vi.mock("../src/console/suggestions/Strip", () => ({ SuggestionStrip: () => null }));
 

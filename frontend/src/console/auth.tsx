@@ -70,8 +70,20 @@ export function useAuth(): Auth {
   return v;
 }
 
+/** Roles from least to most privileged, as the server ranks them (identity/model.rs). */
+const ROLE_RANK: Record<Role, number> = { viewer: 0, developer: 1, operator: 2, admin: 3 };
+
+/** Whether `role` is `min` or above. */
+export function roleAtLeast(role: Role | undefined, min: Role): boolean {
+  return role !== undefined && ROLE_RANK[role] >= ROLE_RANK[min];
+}
+
+/** Whether the current role is `min` or above (docs/permissions.md says which each action needs). */
+export function useRoleAtLeast(min: Role): boolean {
+  return roleAtLeast(useAuth().role, min);
+}
+
 /** Whether the current role may change things (viewers only read). */
 export function useCanWrite(): boolean {
-  const { role } = useAuth();
-  return role !== undefined && role !== "viewer";
+  return useRoleAtLeast("developer");
 }

@@ -1,6 +1,6 @@
 // What the signed-in role may do on boards (docs/permissions.md), so pages hide or disable
 // controls the API would refuse anyway.
-import { useAuth, useCanWrite } from "../auth";
+import { useRoleAtLeast } from "../auth";
 
 export interface BoardPerms {
   /** Create, edit and delete boards (boards: manage). */
@@ -20,11 +20,9 @@ export interface BoardPerms {
 }
 
 export function useBoardPerms(): BoardPerms {
-  const { role } = useAuth();
-  const canWrite = useCanWrite();
-  const admin = canWrite && role === "admin";
-  const operator = admin || (canWrite && role === "operator");
-  const developer = operator || (canWrite && role === "developer");
+  const admin = useRoleAtLeast("admin");
+  const operator = useRoleAtLeast("operator");
+  const developer = useRoleAtLeast("developer");
   return {
     manageBoards: admin,
     createTasks: developer,

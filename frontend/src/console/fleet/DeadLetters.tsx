@@ -1,5 +1,6 @@
 // Dead letters: list (by kind), replay one, replay everything matching the filter, and
 // export as NDJSON.
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useI18n } from "../../shared/i18n";
@@ -9,14 +10,14 @@ import { useToast } from "../ui/Toasts";
 import { exportDeadLetters, keys, listDeadLetters, replayDeadLetters, useCursorList } from "./api";
 import { saveBlob } from "./download";
 import { jobErrors, type Job } from "./types";
-import { LoadMore, useDebounced, useIsOperator, When } from "./ui";
+import { LoadMore, useDebounced, When } from "./ui";
 
 export function DeadLetters({ onOpen }: { onOpen: (jobId: string) => void }) {
   const { t } = useI18n();
   const toast = useToast();
   const confirm = useConfirm();
   const qc = useQueryClient();
-  const may = useIsOperator();
+  const may = useRoleAtLeast("operator");
   const [kindInput, setKindInput] = useState("");
   const kind = useDebounced(kindInput.trim(), 300);
   const list = useCursorList(keys.deadLetters(kind), (cursor) => listDeadLetters(kind, cursor));

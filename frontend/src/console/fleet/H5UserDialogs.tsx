@@ -1,5 +1,6 @@
 // H5 user dialogs: create a user, manage a user's agent assignments, and the detail panel
 // (assignments, open sockets, chat sessions).
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useI18n } from "../../shared/i18n";
@@ -9,7 +10,7 @@ import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
 import { allAgents, allBoards, assignAgent, createH5User, getH5User, keys, unassignAgent, type H5UserInput } from "./api";
 import type { Assignment, H5User } from "./types";
-import { H5StatusBadge, useIsAdmin, When } from "./ui";
+import { H5StatusBadge, When } from "./ui";
 
 const LIVE_REFRESH_MS = 5_000;
 
@@ -95,7 +96,7 @@ function AssignmentList({ user, assignments }: { user: H5User; assignments: Assi
   const toast = useToast();
   const confirm = useConfirm();
   const qc = useQueryClient();
-  const isAdmin = useIsAdmin();
+  const isAdmin = useRoleAtLeast("admin");
   const remove = useMutation({
     mutationFn: (agentId: string) => unassignAgent(user.id, agentId),
     onSuccess: () => {

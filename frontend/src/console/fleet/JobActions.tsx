@@ -1,5 +1,6 @@
 // Retry and cancel of one job (operators and admins), and the job detail panel with its
 // attempt history.
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useI18n } from "../../shared/i18n";
 import { useConfirm } from "../ui/Confirm";
@@ -9,7 +10,7 @@ import { ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
 import { cancelJob, getJob, keys, retryJob } from "./api";
 import { jobErrors, type Job } from "./types";
-import { JobStateBadge, useIsOperator, When } from "./ui";
+import { JobStateBadge, When } from "./ui";
 
 export const canRetry = (j: Pick<Job, "state">) => j.state === "dead" || j.state === "cancelled";
 export const canCancel = (j: Pick<Job, "state">) => j.state === "pending" || j.state === "running";
@@ -19,7 +20,7 @@ export function JobButtons({ job }: { job: Job }) {
   const toast = useToast();
   const confirm = useConfirm();
   const qc = useQueryClient();
-  const may = useIsOperator();
+  const may = useRoleAtLeast("operator");
   const done = (msg: string) => () => {
     toast.success(msg);
     void qc.invalidateQueries({ queryKey: keys.jobs });

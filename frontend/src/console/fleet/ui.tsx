@@ -1,7 +1,6 @@
 // Small widgets shared by the fleet pages: status badges, "load more", the admin check.
 import { useEffect, useState } from "react";
 import { useI18n } from "../../shared/i18n";
-import { useAuth } from "../auth";
 import { formatRelative, formatTime } from "../ui/format";
 import type { AgentStatus, GatewayStatus, H5UserStatus, JobState } from "./types";
 
@@ -18,19 +17,7 @@ const JOB_TONE: Record<JobState, Tone> = {
   cancelled: "",
 };
 
-/** Whether the signed-in member administers this organization (gateway and user management). */
-export function useIsAdmin(): boolean {
-  // Compared as a string: the wire value is lowercase whatever the generated enum says.
-  return (useAuth().role as string | undefined) === "admin";
-}
-
 /** Health of a gateway: its status and how long ago it last sent a heartbeat. */
-/** Whether the member may act on the job queue (operators and admins, as the API requires). */
-export function useIsOperator(): boolean {
-  const role = useAuth().role as string | undefined;
-  return role === "admin" || role === "operator";
-}
-
 export function GatewayHealthBadge({ status, lastHeartbeat }: { status: GatewayStatus; lastHeartbeat?: string | null }) {
   const { t, locale } = useI18n();
   const label = t(`fleet.gwStatus.${status}`);

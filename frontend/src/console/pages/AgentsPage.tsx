@@ -1,6 +1,7 @@
 // /agents: every agent with its status, gateway, board and last sighting; filters by
 // status, gateway and board (server side) and by name (on the loaded rows); admins create,
 // edit and delete.
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
@@ -8,7 +9,7 @@ import { useI18n } from "../../shared/i18n";
 import { AgentForm } from "../fleet/AgentForm";
 import { allBoards, allGateways, deleteAgent, keys, listAgents, useCursorList, type AgentFilter } from "../fleet/api";
 import { AGENT_STATUSES, type Agent, type AgentStatus } from "../fleet/types";
-import { AgentStatusBadge, LoadMore, useIsAdmin, useTick, When } from "../fleet/ui";
+import { AgentStatusBadge, LoadMore, useTick, When } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
@@ -17,7 +18,7 @@ const REFRESH_MS = 15_000;
 
 export function AgentsPage() {
   const { t } = useI18n();
-  const isAdmin = useIsAdmin();
+  const isAdmin = useRoleAtLeast("admin");
   const toast = useToast();
   const confirm = useConfirm();
   const qc = useQueryClient();

@@ -1,5 +1,6 @@
 // /gateways/:gatewayId: one gateway's details, metrics, live connections and agents, with
 // the admin actions (sync agents, rotate the relay token, delete).
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
@@ -9,7 +10,7 @@ import { GatewayConnectionsPanel } from "../fleet/GatewayConnectionsPanel";
 import { GatewayMetricsPanel } from "../fleet/GatewayMetricsPanel";
 import { SecretOnce } from "../fleet/SecretOnce";
 import type { Gateway, RotatedRelayToken } from "../fleet/types";
-import { AgentStatusBadge, GatewayHealthBadge, useIsAdmin, useTick, When } from "../fleet/ui";
+import { AgentStatusBadge, GatewayHealthBadge, useTick, When } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { formatTime } from "../ui/format";
 import { Modal } from "../ui/Modal";
@@ -47,7 +48,7 @@ export function GatewayDetailPage() {
 
 function GatewayDetail({ gateway: g }: { gateway: Gateway }) {
   const { t, locale } = useI18n();
-  const isAdmin = useIsAdmin();
+  const isAdmin = useRoleAtLeast("admin");
   const info = (g.connection_info && typeof g.connection_info === "object" ? g.connection_info : {}) as Record<
     string,
     unknown

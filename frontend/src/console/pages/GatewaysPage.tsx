@@ -1,5 +1,6 @@
 // /gateways: the fleet's gateways with their health (refreshed every 15 s) and, for
 // admins, the registration tokens that let new gateways join.
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
@@ -7,7 +8,7 @@ import { useI18n } from "../../shared/i18n";
 import { deleteGateway, keys, listGateways, useCursorList } from "../fleet/api";
 import { RegistrationTokens } from "../fleet/RegistrationTokens";
 import { GATEWAY_STATUSES, gatewayMetrics, type Gateway, type GatewayStatus } from "../fleet/types";
-import { GatewayHealthBadge, LoadMore, useIsAdmin, useTick } from "../fleet/ui";
+import { GatewayHealthBadge, LoadMore, useTick } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
@@ -16,7 +17,7 @@ export const GATEWAY_REFRESH_MS = 15_000;
 
 export function GatewaysPage() {
   const { t } = useI18n();
-  const isAdmin = useIsAdmin();
+  const isAdmin = useRoleAtLeast("admin");
   useTick(GATEWAY_REFRESH_MS);
   const toast = useToast();
   const confirm = useConfirm();

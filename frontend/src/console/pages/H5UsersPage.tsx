@@ -1,20 +1,21 @@
 // /h5-users: the organization's H5 end users, searched on the server (`q`, `status`) with
 // cursor pages; admins create, suspend/activate and assign agents; anyone can open a user's
 // live detail.
+import { useRoleAtLeast } from "../auth";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useI18n } from "../../shared/i18n";
 import { keys, listH5Users, setH5UserStatus, useCursorList, type H5UserFilter } from "../fleet/api";
 import { AssignDialog, CreateH5UserDialog, H5UserPanel } from "../fleet/H5UserDialogs";
 import { H5_USER_STATUSES, type H5User, type H5UserStatus } from "../fleet/types";
-import { H5StatusBadge, LoadMore, useDebounced, useIsAdmin, When } from "../fleet/ui";
+import { H5StatusBadge, LoadMore, useDebounced, When } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
 
 export function H5UsersPage() {
   const { t } = useI18n();
-  const isAdmin = useIsAdmin();
+  const isAdmin = useRoleAtLeast("admin");
   const toast = useToast();
   const confirm = useConfirm();
   const qc = useQueryClient();
