@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ServerFrame, Task } from "../src/shared/protocol/boardSync";
+import { makeBoard, makeTask } from "./fixtures";
 import { BoardSyncClient, type SyncStatus, type Timers, type WebSocketLike } from "../src/shared/ws/boardSync";
 
 class FakeSocket implements WebSocketLike {
@@ -78,28 +79,10 @@ class FakeTimers implements Timers {
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-function task(id: string, version = 1): Task {
-  return {
-    id,
-    board_id: "b1",
-    title: id,
-    status: "todo",
-    priority: "medium",
-    evidence: [],
-    position: 1024,
-    version,
-    blocked_by: [],
-    tag_ids: [],
-    status_changed_at: "2025-01-01T00:00:00Z",
-    created_by_type: "user",
-    created_by_id: "u1",
-    created_at: "2025-01-01T00:00:00Z",
-    updated_at: "2025-01-01T00:00:00Z",
-  };
-}
+const task = (id: string, version = 1): Task => makeTask(id, { title: id, version });
 
 const actor = { id: "u1", name: "Ada", type: "user" };
-const board = { id: "b1", organization_id: "o1", name: "B", slug: "b", max_agents: 5, require_approval_for_done: false, require_evidence_for_done: false, created_at: "", updated_at: "" };
+const board = makeBoard({ name: "B", slug: "b" });
 
 function setup(opts: { token?: () => Promise<string | null> } = {}) {
   FakeSocket.all = [];

@@ -9,40 +9,11 @@ import { BoardPage } from "../src/console/pages/BoardPage";
 import { ConfirmProvider } from "../src/console/ui/Confirm";
 import { ToastProvider } from "../src/console/ui/Toasts";
 import { I18nProvider } from "../src/shared/i18n";
-import type { Task } from "../src/shared/protocol/boardSync";
+import { makeBoard, makeTask } from "./fixtures";
 
 const apiCalls = vi.hoisted(() => [] as { method: string; path: string; opts: unknown }[]);
-const board = {
-  id: "b1",
-  organization_id: "o1",
-  name: "Launch plan",
-  slug: "launch",
-  max_agents: 5,
-  require_approval_for_done: false,
-  require_evidence_for_done: false,
-  created_at: "2025-01-01T00:00:00Z",
-  updated_at: "2025-01-01T00:00:00Z",
-};
-function task(id: string, over: Partial<Task> = {}): Task {
-  return {
-    id,
-    board_id: "b1",
-    title: `Task ${id}`,
-    status: "todo",
-    priority: "medium",
-    evidence: [],
-    position: 1024,
-    version: 1,
-    blocked_by: [],
-    tag_ids: [],
-    status_changed_at: "2025-01-01T00:00:00Z",
-    created_by_type: "user",
-    created_by_id: "u1",
-    created_at: "2025-01-01T00:00:00Z",
-    updated_at: "2025-01-01T00:00:00Z",
-    ...over,
-  };
-}
+const board = makeBoard({ name: "Launch plan" });
+const task = makeTask;
 
 vi.mock("../src/console/api", async () => {
   const { unwrap } = await import("../src/shared/api/errors");

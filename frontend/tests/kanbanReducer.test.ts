@@ -11,39 +11,10 @@ import {
   type BoardState,
 } from "../src/console/boards/reducer";
 import type { Board, ServerFrame, Task } from "../src/shared/protocol/boardSync";
+import { makeBoard, makeTask } from "./fixtures";
 
-const BOARD: Board = {
-  id: "b1",
-  organization_id: "o1",
-  name: "Launch",
-  slug: "launch",
-  max_agents: 5,
-  require_approval_for_done: false,
-  require_evidence_for_done: false,
-  created_at: "2025-01-01T00:00:00Z",
-  updated_at: "2025-01-01T00:00:00Z",
-};
-
-function task(id: string, over: Partial<Task> = {}): Task {
-  return {
-    id,
-    board_id: "b1",
-    title: `Task ${id}`,
-    status: "todo",
-    priority: "medium",
-    evidence: [],
-    position: 1024,
-    version: 1,
-    blocked_by: [],
-    tag_ids: [],
-    status_changed_at: "2025-01-01T00:00:00Z",
-    created_by_type: "user",
-    created_by_id: "u1",
-    created_at: "2025-01-01T00:00:00Z",
-    updated_at: "2025-01-01T00:00:00Z",
-    ...over,
-  };
-}
+const BOARD: Board = makeBoard();
+const task = makeTask;
 
 const actor = { id: "u1", name: "Ada", type: "user" as const };
 const ts = "2025-01-01T00:00:00Z";
