@@ -119,3 +119,45 @@ export function useDebounced<T>(value: T, ms = 300): T {
   }, [value, ms]);
   return v;
 }
+
+/** One choice of a filter select. */
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+/**
+ * A labelled filter select whose first option ("all") is the empty value. `hideLabel`
+ * keeps the label for screen readers only (compact toolbars).
+ */
+export function FilterSelect<V extends string>({
+  label,
+  allLabel,
+  value,
+  choices,
+  onChange,
+  testId,
+  hideLabel = false,
+}: {
+  label: string;
+  allLabel: string;
+  value: V | "";
+  choices: Choice[];
+  onChange: (value: V | "") => void;
+  testId: string;
+  hideLabel?: boolean;
+}) {
+  return (
+    <label className={hideLabel ? "inline" : undefined}>
+      {hideLabel ? <span className="sr-only">{label}</span> : label}
+      <select value={value} onChange={(e) => onChange(e.target.value as V | "")} data-testid={testId}>
+        <option value="">{allLabel}</option>
+        {choices.map((c) => (
+          <option key={c.value} value={c.value}>
+            {c.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

@@ -8,8 +8,8 @@ import { Link } from "react-router-dom";
 import { useI18n } from "../../shared/i18n";
 import { AgentForm } from "../fleet/AgentForm";
 import { allBoards, allGateways, deleteAgent, keys, listAgents, useCursorList, type AgentFilter } from "../fleet/api";
-import { AGENT_STATUSES, type Agent, type AgentStatus } from "../fleet/types";
-import { AgentStatusBadge, LoadMore, useTick, When } from "../fleet/ui";
+import { AGENT_STATUSES, type Agent } from "../fleet/types";
+import { FilterSelect, AgentStatusBadge, LoadMore, useTick, When } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
@@ -81,51 +81,30 @@ export function AgentsPage() {
             data-testid="agent-search"
           />
         </label>
-        <label>
-          {t("fleet.filter.status")}
-          <select
-            value={filter.status}
-            onChange={(e) => setFilter({ ...filter, status: e.target.value as AgentStatus | "" })}
-            data-testid="agent-status-filter"
-          >
-            <option value="">{t("fleet.filter.allStatuses")}</option>
-            {AGENT_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {t(`fleet.agentStatus.${s}`)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {t("fleet.agents.gateway")}
-          <select
-            value={filter.gateway_id}
-            onChange={(e) => setFilter({ ...filter, gateway_id: e.target.value })}
-            data-testid="agent-gateway-filter"
-          >
-            <option value="">{t("fleet.filter.all")}</option>
-            {(gateways.data ?? []).map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {t("fleet.agents.board")}
-          <select
-            value={filter.board_id}
-            onChange={(e) => setFilter({ ...filter, board_id: e.target.value })}
-            data-testid="agent-board-filter"
-          >
-            <option value="">{t("fleet.filter.all")}</option>
-            {(boards.data ?? []).map((b) => (
-              <option key={b.id} value={b.id}>
-                {b.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label={t("fleet.filter.status")}
+          allLabel={t("fleet.filter.allStatuses")}
+          value={filter.status}
+          choices={AGENT_STATUSES.map((s) => ({ value: s, label: t(`fleet.agentStatus.${s}`) }))}
+          onChange={(v) => setFilter({ ...filter, status: v })}
+          testId="agent-status-filter"
+        />
+        <FilterSelect
+          label={t("fleet.agents.gateway")}
+          allLabel={t("fleet.filter.all")}
+          value={filter.gateway_id}
+          choices={(gateways.data ?? []).map((g) => ({ value: g.id, label: g.name }))}
+          onChange={(v) => setFilter({ ...filter, gateway_id: v })}
+          testId="agent-gateway-filter"
+        />
+        <FilterSelect
+          label={t("fleet.agents.board")}
+          allLabel={t("fleet.filter.all")}
+          value={filter.board_id}
+          choices={(boards.data ?? []).map((b) => ({ value: b.id, label: b.name }))}
+          onChange={(v) => setFilter({ ...filter, board_id: v })}
+          testId="agent-board-filter"
+        />
       </div>
 
       {list.isPending ? (

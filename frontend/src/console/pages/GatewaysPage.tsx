@@ -8,7 +8,7 @@ import { useI18n } from "../../shared/i18n";
 import { deleteGateway, keys, listGateways, useCursorList } from "../fleet/api";
 import { RegistrationTokens } from "../fleet/RegistrationTokens";
 import { GATEWAY_STATUSES, gatewayMetrics, type Gateway, type GatewayStatus } from "../fleet/types";
-import { GatewayHealthBadge, LoadMore, useTick } from "../fleet/ui";
+import { FilterSelect, GatewayHealthBadge, LoadMore, useTick } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
@@ -51,21 +51,15 @@ export function GatewaysPage() {
         <h1>{t("fleet.gw.title")}</h1>
         <span className="muted">{t("fleet.gw.autoRefresh", { seconds: GATEWAY_REFRESH_MS / 1000 })}</span>
         <div className="spacer" />
-        <label className="inline">
-          <span className="sr-only">{t("fleet.filter.status")}</span>
-          <select
-            value={status}
-            onChange={(e) => setStatus(e.target.value as GatewayStatus | "")}
-            data-testid="gateway-status-filter"
-          >
-            <option value="">{t("fleet.filter.allStatuses")}</option>
-            {GATEWAY_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {t(`fleet.gwStatus.${s}`)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label={t("fleet.filter.status")}
+          allLabel={t("fleet.filter.allStatuses")}
+          value={status}
+          choices={GATEWAY_STATUSES.map((s) => ({ value: s, label: t(`fleet.gwStatus.${s}`) }))}
+          onChange={(v) => setStatus(v)}
+          testId="gateway-status-filter"
+          hideLabel
+        />
         <button onClick={list.refetch} disabled={list.isFetching} data-testid="gateway-refresh">
           {t("common.refresh")}
         </button>

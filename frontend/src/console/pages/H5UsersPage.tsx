@@ -8,7 +8,7 @@ import { useI18n } from "../../shared/i18n";
 import { keys, listH5Users, setH5UserStatus, useCursorList, type H5UserFilter } from "../fleet/api";
 import { AssignDialog, CreateH5UserDialog, H5UserPanel } from "../fleet/H5UserDialogs";
 import { H5_USER_STATUSES, type H5User, type H5UserStatus } from "../fleet/types";
-import { H5StatusBadge, LoadMore, useDebounced, When } from "../fleet/ui";
+import { FilterSelect, H5StatusBadge, LoadMore, useDebounced, When } from "../fleet/ui";
 import { useConfirm } from "../ui/Confirm";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 import { useToast } from "../ui/Toasts";
@@ -67,21 +67,14 @@ export function H5UsersPage() {
             data-testid="h5user-search"
           />
         </label>
-        <label>
-          {t("fleet.filter.status")}
-          <select
-            value={status}
-            onChange={(e) => setStatus(e.target.value as H5UserStatus | "")}
-            data-testid="h5user-status-filter"
-          >
-            <option value="">{t("fleet.filter.allStatuses")}</option>
-            {H5_USER_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {t(`fleet.h5Status.${s}`)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label={t("fleet.filter.status")}
+          allLabel={t("fleet.filter.allStatuses")}
+          value={status}
+          choices={H5_USER_STATUSES.map((s) => ({ value: s, label: t(`fleet.h5Status.${s}`) }))}
+          onChange={(v) => setStatus(v as H5UserStatus | "")}
+          testId="h5user-status-filter"
+        />
       </div>
 
       {list.isPending ? (

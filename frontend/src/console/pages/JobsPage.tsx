@@ -7,8 +7,8 @@ import { DeadLetters } from "../fleet/DeadLetters";
 import { JobButtons, JobDetail } from "../fleet/JobActions";
 import { QueueDepth } from "../fleet/QueueDepth";
 import { Schedules } from "../fleet/Schedules";
-import { JOB_PRIORITIES, JOB_STATES, type JobPriority, type JobState } from "../fleet/types";
-import { JobStateBadge, LoadMore, ShortId, useDebounced, useTick, When } from "../fleet/ui";
+import { JOB_PRIORITIES, JOB_STATES } from "../fleet/types";
+import { FilterSelect, JobStateBadge, LoadMore, ShortId, useDebounced, useTick, When } from "../fleet/ui";
 import { Empty, ErrorPanel, Skeleton } from "../ui/States";
 
 type Tab = "jobs" | "dead" | "schedules";
@@ -86,36 +86,22 @@ function JobList({
   return (
     <section className="stack" aria-label={t("fleet.jobs.tab.jobs")}>
       <div className="toolbar" role="search">
-        <label>
-          {t("fleet.jobs.state")}
-          <select
-            value={filter.state}
-            onChange={(e) => setFilter({ ...filter, state: e.target.value as JobState | "" })}
-            data-testid="job-state-filter"
-          >
-            <option value="">{t("fleet.filter.allStatuses")}</option>
-            {JOB_STATES.map((s) => (
-              <option key={s} value={s}>
-                {t(`fleet.jobState.${s}`)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {t("fleet.jobs.priority")}
-          <select
-            value={filter.priority}
-            onChange={(e) => setFilter({ ...filter, priority: e.target.value as JobPriority | "" })}
-            data-testid="job-priority-filter"
-          >
-            <option value="">{t("fleet.filter.all")}</option>
-            {JOB_PRIORITIES.map((p) => (
-              <option key={p} value={p}>
-                {t(`fleet.priority.${p}`)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label={t("fleet.jobs.state")}
+          allLabel={t("fleet.filter.allStatuses")}
+          value={filter.state}
+          choices={JOB_STATES.map((s) => ({ value: s, label: t(`fleet.jobState.${s}`) }))}
+          onChange={(v) => setFilter({ ...filter, state: v })}
+          testId="job-state-filter"
+        />
+        <FilterSelect
+          label={t("fleet.jobs.priority")}
+          allLabel={t("fleet.filter.all")}
+          value={filter.priority}
+          choices={JOB_PRIORITIES.map((p) => ({ value: p, label: t(`fleet.priority.${p}`) }))}
+          onChange={(v) => setFilter({ ...filter, priority: v })}
+          testId="job-priority-filter"
+        />
         <label>
           {t("fleet.jobs.kind")}
           <input
