@@ -1199,3 +1199,57 @@ async fn the_suggestion_stream_replays_from_last_event_id() {
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(rest.body["items"][0]["id"], made[0], "newest first");
 }
+
+#[tokio::test]
+async fn facts_read_after_a_rule_changed_a_task_in_the_same_batch_are_current() {
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("acme").await;
+    let org = admin.org_id.unwrap().0;
+    let b = board(&api, &admin, json!({"name": "Batch"})).await;
+    let (worker, _) = agent(&api, &admin, &b, "Worker").await;
+    api.post(
+        Some(&admin.token),
+        "/api/v1/proactive-rules",
+        json!({"name": "Route", "trigger_event": "task.created", "action_type": "auto_assign",
+                    "action_config": {"agent_id": worker}, "cooldown_seconds": 0}),
+    )
+    .await
+    .expect(201);
+    api.post(
+        Some(&admin.token),
+        "/api/v1/proactive-rules",
+        json!({"name": "Still unassigned", "trigger_event": "task.updated",
+                    "action_type": "send_notification",
+                    "conditions": {"not": {"field": "task.assignee_agent_id", "op": "exists"}},
+                    "action_config": {"title": "unassigned {task.title}", "subject": "task"},
+                    "cooldown_seconds": 0}),
+    )
+    .await
+    .expect(201);
+    let pool = own_pool(&api);
+    let engine = consumer(&api, pool, "batch");
+    engine.ensure_group().await.unwrap();
+    // Created, then edited before the engine looks: both events arrive in one batch, and
+    // the batch's facts (the task unassigned) were read before the first event's rule
+    // assigned it.
+    let t = task(&api, &admin, &b, json!({"title": "route me"})).await;
+    api.patch(
+        &admin.token,
+        &format!("/api/v1/tasks/{t}"),
+        json!({"title": "route me, edited"}),
+    )
+    .await
+    .expect(200);
+    let pass = engine.poll_once().await.unwrap();
+    assert!(pass.acked >= 2, "both events in one pass: {pass:?}");
+    let assigned = api
+        .get(&admin.token, &format!("/api/v1/tasks/{t}"))
+        .await
+        .expect(200);
+    assert_eq!(assigned.body["assignee_agent_id"], worker.as_str());
+    assert_eq!(
+        notifications(&api, org).await,
+        (0, 0),
+        "the edit was judged on the task as the first rule left it"
+    );
+}

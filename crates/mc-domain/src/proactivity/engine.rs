@@ -62,6 +62,75 @@ pub struct BatchReport {
     pub failed: Vec<Uuid>,
 }
 
+/// An event with the rules that could still fire for it once its facts are known.
+struct Candidate<'a> {
+    event: &'a Event,
+    /// `{"event": ..}`: what the conditions see before facts are added.
+    event_only: Value,
+    rules: Vec<&'a CompiledRule>,
+    /// The fact scopes its direct (not cron-sweeping) rules read.
+    needs: Needs,
+}
+
+impl<'a> Candidate<'a> {
+    /// The event's rules that the event alone does not rule out; `None` when none is left.
+    fn of(event: &'a Event, rules: &'a [Arc<CompiledRule>]) -> Option<Self> {
+        let event_only = json!({ "event": facts::event_doc(event) });
+        let rules: Vec<&CompiledRule> = rules
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|r| {
+                r.rule.board_id.is_none()
+                    || r.rule.board_id == event.board_id
+                    || r.conditions.for_each.is_some()
+            })
+            .filter(|r| Engine::could_fire(event, r, &event_only))
+            .collect();
+        if rules.is_empty() {
+            return None;
+        }
+        let needs = rules
+            .iter()
+            .filter(|r| r.conditions.for_each.is_none())
+            .fold(Needs::default(), |n, r| n.union(r.needs));
+        Some(Self {
+            event,
+            event_only,
+            rules,
+            needs,
+        })
+    }
+}
+
+/// What evaluating one event did.
+#[derive(Default)]
+struct EventOutcome {
+    fired: usize,
+    /// Events to record, by the rules that fired.
+    recorded: Vec<NewEvent>,
+    /// Whether a rule changed a task (facts loaded before are stale).
+    changed_tasks: bool,
+}
+
+impl EventOutcome {
+    fn note_fired(&mut self, rule: &CompiledRule, new: Vec<NewEvent>) {
+        self.fired += 1;
+        self.changed_tasks |= matches!(rule.action, Action::AutoAssign { .. }) && !new.is_empty();
+        let actor = rule_actor(&rule.rule);
+        self.recorded
+            .extend(new.into_iter().map(|e| e.by(actor.clone())));
+    }
+}
+
+/// Whether a direct rule fires on the event's facts (cooldowns aside).
+fn fires_on(event: &Event, rule: &CompiledRule, doc: &Value) -> bool {
+    let kind = rule
+        .action
+        .subject()
+        .unwrap_or_else(|| default_subject(event));
+    subject_of(kind, doc).is_some() && rule.conditions.eval(doc)
+}
+
 /// The rule engine's evaluation core, shared by the stream consumer and the catch-up scan.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -153,40 +222,47 @@ impl Engine {
         let mut pending: std::collections::BTreeMap<Uuid, Vec<NewEvent>> = Default::default();
         let mut events = events;
         events.sort_by_key(|e| (e.organization_id.0, e.seq));
-        for event in events {
-            let Some(rules) = by_trigger.get(&(event.organization_id, event.event_type.clone()))
-            else {
-                continue;
-            };
-            let rules: Vec<&CompiledRule> = rules
-                .iter()
-                .map(AsRef::as_ref)
-                .filter(|r| {
-                    r.rule.board_id.is_none()
-                        || r.rule.board_id == event.board_id
-                        || r.conditions.for_each.is_some()
-                })
-                .collect();
-            let event_only = json!({ "event": facts::event_doc(event) });
-            let rules: Vec<&CompiledRule> = rules
-                .into_iter()
-                .filter(|r| Self::could_fire(event, r, &event_only))
-                .collect();
-            if rules.is_empty() {
+        let candidates: Vec<Candidate> = events
+            .into_iter()
+            .filter_map(|event| {
+                let rules = by_trigger.get(&(event.organization_id, event.event_type.clone()))?;
+                Candidate::of(event, rules)
+            })
+            .collect();
+        // Facts for the whole batch, one query per scope. They hold until a rule of the
+        // batch changes a task (auto_assign); the events after that load their own.
+        let wanted: Vec<(&Event, Needs)> = candidates.iter().map(|c| (c.event, c.needs)).collect();
+        let mut batch_facts = Some(facts::EventFacts::load(&mut tx, &wanted).await?);
+        for candidate in candidates {
+            let doc = batch_facts.as_ref().map(|f| {
+                f.doc(
+                    candidate.event,
+                    candidate.needs,
+                    candidate.event_only.clone(),
+                )
+            });
+            // Most events fire nothing: decided here, they cost no savepoint.
+            if let Some(doc) = &doc
+                && !candidate
+                    .rules
+                    .iter()
+                    .any(|r| r.conditions.for_each.is_some() || fires_on(candidate.event, r, doc))
+            {
                 continue;
             }
+            let event = candidate.event;
             let mut savepoint = (*tx).begin().await?;
-            match self
-                .evaluate_event(&mut savepoint, event, event_only, &rules)
-                .await
-            {
-                Ok((fired, recorded)) => {
+            match self.evaluate_event(&mut savepoint, &candidate, doc).await {
+                Ok(outcome) => {
                     savepoint.commit().await?;
-                    report.fired += fired;
+                    report.fired += outcome.fired;
+                    if outcome.changed_tasks {
+                        batch_facts = None;
+                    }
                     pending
                         .entry(event.organization_id.0)
                         .or_default()
-                        .extend(recorded);
+                        .extend(outcome.recorded);
                 }
                 Err(err) => {
                     savepoint.rollback().await?;
@@ -251,25 +327,28 @@ impl Engine {
         Ok(())
     }
 
-    /// Evaluates one event; returns the firings and the events to record.
+    /// Evaluates one event with its facts (loaded now when `doc` is `None`).
     async fn evaluate_event(
         &self,
         conn: &mut PgConnection,
-        event: &Event,
-        event_only: Value,
-        rules: &[&CompiledRule],
-    ) -> Result<(usize, Vec<NewEvent>)> {
-        let mut fired = 0;
-        let mut recorded = Vec::new();
-        let direct: Vec<&&CompiledRule> = rules
+        candidate: &Candidate<'_>,
+        doc: Option<Value>,
+    ) -> Result<EventOutcome> {
+        let event = candidate.event;
+        let mut outcome = EventOutcome::default();
+        let direct: Vec<&CompiledRule> = candidate
+            .rules
             .iter()
+            .copied()
             .filter(|r| r.conditions.for_each.is_none())
             .collect();
         if !direct.is_empty() {
-            let needs = direct
-                .iter()
-                .fold(Needs::default(), |n, r| n.union(r.needs));
-            let doc = FactsLoader::for_event(conn, event, needs, event_only.clone()).await?;
+            let doc = match doc {
+                Some(doc) => doc,
+                None => facts::EventFacts::load(conn, &[(event, candidate.needs)])
+                    .await?
+                    .doc(event, candidate.needs, candidate.event_only.clone()),
+            };
             for rule in direct {
                 let kind = rule
                     .action
@@ -281,20 +360,20 @@ impl Engine {
                 if rule.conditions.eval(&doc)
                     && let Some(new) = self.fire(conn, rule, event, kind, &subject, &doc).await?
                 {
-                    fired += 1;
-                    let actor = rule_actor(&rule.rule);
-                    recorded.extend(new.into_iter().map(|e| e.by(actor.clone())));
+                    outcome.note_fired(rule, new);
                 }
             }
         }
-        for rule in rules.iter().filter(|r| r.conditions.for_each.is_some()) {
+        let event_doc = &candidate.event_only["event"];
+        for rule in candidate
+            .rules
+            .iter()
+            .filter(|r| r.conditions.for_each.is_some())
+        {
             let kind = rule.conditions.for_each.unwrap_or(SubjectKind::Task);
             let ids = facts::sweep_subjects(conn, event.organization_id, rule.rule.board_id, kind)
                 .await?;
-            let docs =
-                FactsLoader::for_subjects(conn, kind, &ids, rule.needs, &event_only["event"])
-                    .await?;
-            let mut new_events = Vec::new();
+            let docs = FactsLoader::for_subjects(conn, kind, &ids, rule.needs, event_doc).await?;
             for doc in docs {
                 let Some(subject) = subject_of(kind, &doc) else {
                     continue;
@@ -302,14 +381,11 @@ impl Engine {
                 if rule.conditions.eval(&doc)
                     && let Some(new) = self.fire(conn, rule, event, kind, &subject, &doc).await?
                 {
-                    fired += 1;
-                    new_events.extend(new);
+                    outcome.note_fired(rule, new);
                 }
             }
-            let actor = rule_actor(&rule.rule);
-            recorded.extend(new_events.into_iter().map(|e| e.by(actor.clone())));
         }
-        Ok((fired, recorded))
+        Ok(outcome)
     }
 
     /// Carries out a rule's action for one subject, unless the rule is cooling down for
@@ -522,63 +598,6 @@ fn subject_of(kind: SubjectKind, doc: &Value) -> Option<String> {
 struct FactsLoader;
 
 impl FactsLoader {
-    async fn for_event(
-        conn: &mut PgConnection,
-        event: &Event,
-        needs: Needs,
-        mut doc: Value,
-    ) -> Result<Value> {
-        let mut task_doc = None;
-        // The task's facts are a costly query; board and agent ids usually come with the
-        // event, so the task is read only when its own facts are wanted or an id is not.
-        let task_needed = needs.task
-            || (needs.board && event.board_id.is_none())
-            || (needs.agent && event.agent_id.is_none());
-        if let Some(t) = event.task_id
-            && task_needed
-        {
-            task_doc = facts::tasks(conn, &[t]).await?.remove(&t.0);
-        }
-        let task_ref = |path: &str| {
-            task_doc
-                .as_ref()
-                .and_then(|d| d.get(path))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Uuid>().ok())
-        };
-        let board = event.board_id.map(|b| b.0).or_else(|| task_ref("board_id"));
-        let agent = event
-            .agent_id
-            .map(|a| a.0)
-            .or_else(|| task_ref("assignee_agent_id"));
-        let mut agent_doc = None;
-        if needs.agent
-            && let Some(a) = agent
-        {
-            agent_doc = facts::agents(conn, &[AgentId(a)]).await?.remove(&a);
-        }
-        let board = board.or_else(|| {
-            agent_doc
-                .as_ref()
-                .and_then(|d| d.get("board_id"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-        });
-        if needs.board
-            && let Some(b) = board
-            && let Some(board_doc) = facts::boards(conn, &[BoardId(b)]).await?.remove(&b)
-        {
-            doc["board"] = board_doc;
-        }
-        if let Some(t) = task_doc {
-            doc["task"] = t;
-        }
-        if let Some(a) = agent_doc {
-            doc["agent"] = a;
-        }
-        Ok(doc)
-    }
-
     async fn for_subjects(
         conn: &mut PgConnection,
         kind: SubjectKind,

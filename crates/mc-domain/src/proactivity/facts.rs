@@ -1,6 +1,7 @@
 //! Facts the rule engine computes for conditions and templates, loaded in bulk: one
 //! query per scope for every subject of a batch or a cron sweep.
 
+use super::conditions::Needs;
 use crate::error::Result;
 use crate::events::Event;
 use crate::ids::{AgentId, BoardId, OrgId, TaskId};
@@ -147,4 +148,97 @@ pub async fn sweep_subjects(
         .bind(MAX_SWEEP_SUBJECTS)
         .fetch_all(conn)
         .await?)
+}
+
+/// Facts for the events of a batch, loaded with one query per scope for all of them
+/// (tasks first, then the agents and boards they lead to), then read per event in memory.
+#[derive(Debug, Default)]
+pub struct EventFacts {
+    tasks: HashMap<Uuid, Value>,
+    agents: HashMap<Uuid, Value>,
+    boards: HashMap<Uuid, Value>,
+}
+
+fn id_field(doc: Option<&Value>, key: &str) -> Option<Uuid> {
+    doc?.get(key)?.as_str()?.parse().ok()
+}
+
+impl EventFacts {
+    /// Loads what each event's rules need.
+    pub async fn load(conn: &mut PgConnection, wanted: &[(&Event, Needs)]) -> Result<Self> {
+        let mut facts = Self::default();
+        // The task's facts are a costly query; board and agent ids usually come with the
+        // event, so the task is read only when its own facts are wanted or an id is not.
+        let task_ids: Vec<TaskId> = unique(wanted.iter().filter_map(|(event, needs)| {
+            let task_needed = needs.task
+                || (needs.board && event.board_id.is_none())
+                || (needs.agent && event.agent_id.is_none());
+            event.task_id.filter(|_| task_needed)
+        }));
+        facts.tasks = tasks(conn, &task_ids).await?;
+        let agent_ids: Vec<AgentId> = unique(
+            wanted
+                .iter()
+                .filter(|(_, needs)| needs.agent)
+                .filter_map(|(event, _)| facts.agent_of(event))
+                .map(AgentId),
+        );
+        facts.agents = agents(conn, &agent_ids).await?;
+        let board_ids: Vec<BoardId> = unique(
+            wanted
+                .iter()
+                .filter(|(_, needs)| needs.board)
+                .filter_map(|(event, _)| facts.board_of(event))
+                .map(BoardId),
+        );
+        facts.boards = boards(conn, &board_ids).await?;
+        Ok(facts)
+    }
+
+    fn task_of(&self, event: &Event) -> Option<&Value> {
+        self.tasks.get(&event.task_id?.0)
+    }
+
+    fn agent_of(&self, event: &Event) -> Option<Uuid> {
+        event
+            .agent_id
+            .map(|a| a.0)
+            .or_else(|| id_field(self.task_of(event), "assignee_agent_id"))
+    }
+
+    fn board_of(&self, event: &Event) -> Option<Uuid> {
+        event
+            .board_id
+            .map(|b| b.0)
+            .or_else(|| id_field(self.task_of(event), "board_id"))
+            .or_else(|| {
+                id_field(
+                    self.agent_of(event).and_then(|a| self.agents.get(&a)),
+                    "board_id",
+                )
+            })
+    }
+
+    /// The facts document (`{"event", "task", "board", "agent"}`) of one loaded event.
+    pub fn doc(&self, event: &Event, needs: Needs, mut doc: Value) -> Value {
+        if needs.board
+            && let Some(board) = self.board_of(event).and_then(|b| self.boards.get(&b))
+        {
+            doc["board"] = board.clone();
+        }
+        if let Some(task) = self.task_of(event) {
+            doc["task"] = task.clone();
+        }
+        if needs.agent
+            && let Some(agent) = self.agent_of(event).and_then(|a| self.agents.get(&a))
+        {
+            doc["agent"] = agent.clone();
+        }
+        doc
+    }
+}
+
+fn unique<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
 }
