@@ -68,7 +68,17 @@ pub async fn throughput(
     let client = redis::Client::open(redis_url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let stream = "mc:events";
-    let board = uuid::Uuid::now_v7();
+    // A real board, so rules that read board facts (the builtin WIP limit) count its tasks.
+    let board = post(
+        &http,
+        &format!("{api}/api/v1/boards"),
+        token,
+        json!({"name": format!("Rules throughput {}", uuid::Uuid::now_v7())}),
+    )
+    .await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let started = Instant::now();
     let mut seq = 1_000_000_000i64;
     for chunk in (0..events).collect::<Vec<_>>().chunks(1000) {

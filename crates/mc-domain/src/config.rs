@@ -912,7 +912,7 @@ pub struct RulesConfig {
     pub common: CommonConfig,
     /// Suggestion expiry and default cooldown.
     pub proactivity: crate::proactivity::ProactivityConfig,
-    /// `RULES_BATCH_SIZE`: stream entries read and evaluated per transaction (default 256).
+    /// `RULES_BATCH_SIZE`: stream entries read and evaluated per transaction (default 1024).
     pub batch_size: usize,
     /// `RULES_RECLAIM_IDLE_MS`: how long an entry stays unacknowledged before another
     /// consumer takes it over (default 15000).
@@ -938,7 +938,7 @@ impl ServiceConfig for RulesConfig {
         let addr = read_addr(&mut r, "MC_RULES_ADDR", "127.0.0.1:9102");
         let common = CommonConfig::read(&mut r);
         let proactivity = read_proactivity(&mut r);
-        let batch_size: usize = r.or_default("RULES_BATCH_SIZE", 256, "a number of events");
+        let batch_size: usize = r.or_default("RULES_BATCH_SIZE", 1024, "a number of events");
         if !(1..=10_000).contains(&batch_size) {
             r.problem("RULES_BATCH_SIZE must be 1-10000");
         }

@@ -136,7 +136,11 @@ enum Op {
 #[derive(Debug, Clone)]
 enum Operand {
     Literal(Value),
-    Field { path: String, times: f64, plus: f64 },
+    Field {
+        path: FieldPath,
+        times: f64,
+        plus: f64,
+    },
     Pattern(Regex),
 }
 
@@ -148,10 +152,37 @@ enum Node {
     Any(Vec<Node>),
     Not(Box<Node>),
     Compare {
-        field: String,
+        field: FieldPath,
         op: Op,
         value: Operand,
     },
+}
+
+/// A checked field path, split once when the rule is compiled (rules are evaluated for
+/// every event; splitting the dotted path each time showed up in profiles).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath {
+    parts: Box<[String]>,
+    /// Whether it reads facts (anything but `event.*`).
+    facts: bool,
+}
+
+impl FieldPath {
+    fn new(path: &str) -> Self {
+        Self {
+            parts: path.split('.').map(str::to_owned).collect(),
+            facts: reads_facts(path),
+        }
+    }
+
+    /// The value at this path of a facts document, if set and not null.
+    pub fn get<'a>(&self, facts: &'a Value) -> Option<&'a Value> {
+        let mut at = facts;
+        for part in &self.parts {
+            at = at.get(part)?;
+        }
+        (!at.is_null()).then_some(at)
+    }
 }
 
 /// A validated condition tree.
@@ -367,7 +398,11 @@ impl Parser {
             }
             (_, Some(v)) => Operand::Literal(v.clone()),
         };
-        Ok(Node::Compare { field, op, value })
+        Ok(Node::Compare {
+            field: FieldPath::new(&field),
+            op,
+            value,
+        })
     }
 
     fn reference(
@@ -402,7 +437,7 @@ impl Parser {
             }
         };
         Ok(Operand::Field {
-            path: path.clone(),
+            path: FieldPath::new(path),
             times: number("times", 1.0)?,
             plus: number("plus", 0.0)?,
         })
@@ -480,6 +515,28 @@ impl Conditions {
     pub fn eval_event_only(&self, facts: &Value) -> Option<bool> {
         partial(&self.root, facts)
     }
+
+    /// A comparison `event.<path> eq "<text>"` the whole tree depends on (the tree or one
+    /// of its top-level `all` items): an event whose field holds anything else cannot
+    /// make the tree true. The engine indexes rules by it, so an event is compared with
+    /// the rules that could match it rather than with all of them.
+    pub fn event_gate(&self) -> Option<(&FieldPath, &str)> {
+        match &self.root {
+            Node::All(items) => items.iter().find_map(event_gate),
+            node => event_gate(node),
+        }
+    }
+}
+
+fn event_gate(node: &Node) -> Option<(&FieldPath, &str)> {
+    match node {
+        Node::Compare {
+            field,
+            op: Op::Eq,
+            value: Operand::Literal(Value::String(text)),
+        } if !field.facts => Some((field, text.as_str())),
+        _ => None,
+    }
 }
 
 fn reads_facts(path: &str) -> bool {
@@ -514,12 +571,11 @@ fn partial(node: &Node, facts: &Value) -> Option<bool> {
         }
         Node::Not(inner) => partial(inner, facts).map(|b| !b),
         Node::Compare { field, op, value } => {
-            let reference_reads_facts =
-                matches!(value, Operand::Field { path, .. } if reads_facts(path));
-            if reads_facts(field) || reference_reads_facts {
+            let reference_reads_facts = matches!(value, Operand::Field { path, .. } if path.facts);
+            if field.facts || reference_reads_facts {
                 None
             } else {
-                Some(compare(lookup(facts, field), *op, value, facts))
+                Some(compare(field.get(facts), *op, value, facts))
             }
         }
     }
@@ -540,7 +596,7 @@ fn eval(node: &Node, facts: &Value) -> bool {
         Node::All(items) => items.iter().all(|n| eval(n, facts)),
         Node::Any(items) => items.iter().any(|n| eval(n, facts)),
         Node::Not(inner) => !eval(inner, facts),
-        Node::Compare { field, op, value } => compare(lookup(facts, field), *op, value, facts),
+        Node::Compare { field, op, value } => compare(field.get(facts), *op, value, facts),
     }
 }
 
@@ -557,7 +613,7 @@ fn compare(left: Option<&Value>, op: Op, right: &Operand, facts: &Value) -> bool
         }
         Operand::Literal(v) => v,
         Operand::Field { path, times, plus } => {
-            let Some(base) = lookup(facts, path) else {
+            let Some(base) = path.get(facts) else {
                 return false;
             };
             resolved = match base.as_f64() {
@@ -662,6 +718,38 @@ mod tests {
         assert!(
             parse(&json!({"field": "board.max_agents", "op": "eq", "value": 5.0})).eval(&facts)
         );
+    }
+
+    #[test]
+    fn a_tree_names_the_event_text_it_depends_on() {
+        let gate = |v: Value| {
+            parse(&v)
+                .event_gate()
+                .map(|(path, text)| (path.clone(), text.to_owned()))
+        };
+        let to = FieldPath::new("event.payload.to");
+        assert_eq!(
+            gate(json!({"all": [
+                {"field": "task.status", "op": "eq", "value": "review"},
+                {"field": "event.payload.to", "op": "eq", "value": "done"},
+            ]})),
+            Some((to.clone(), "done".into())),
+            "the first event comparison among the top-level all"
+        );
+        assert_eq!(
+            gate(json!({"field": "event.payload.to", "op": "eq", "value": "done"})),
+            Some((to, "done".into()))
+        );
+        for loose in [
+            json!({"any": [{"field": "event.payload.to", "op": "eq", "value": "done"},
+                           {"field": "task.status", "op": "eq", "value": "done"}]}),
+            json!({"not": {"field": "event.payload.to", "op": "eq", "value": "done"}}),
+            json!({"field": "event.payload.to", "op": "ne", "value": "done"}),
+            json!({"field": "event.payload.n", "op": "eq", "value": 3}),
+            json!({"field": "task.status", "op": "eq", "value": "done"}),
+        ] {
+            assert_eq!(gate(loose.clone()), None, "{loose}");
+        }
     }
 
     #[test]

@@ -109,6 +109,8 @@ impl RuleConsumer {
     /// then. A batch in progress finishes before it stops.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut reader = None;
+        // A batch read while the previous one was evaluated.
+        let mut ahead: Option<Vec<StreamId>> = None;
         let mut last_reclaim = Instant::now();
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
@@ -136,11 +138,27 @@ impl RuleConsumer {
             let Some(conn) = reader.as_mut() else {
                 continue;
             };
-            let read = tokio::select! {
-                () = shutdown.cancelled() => break,
-                read = self.read_new(conn) => read,
+            let read = match ahead.take() {
+                Some(entries) => Ok(entries),
+                None => tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    read = self.read_new(conn) => read,
+                },
             };
             let outcome = match read {
+                // A full batch means a backlog: the next one is read (without waiting)
+                // while this one is evaluated, so Redis and PostgreSQL work at once.
+                Ok(entries) if entries.len() >= self.settings.batch_size => {
+                    let (handled, next) =
+                        tokio::join!(self.handle(entries, None), self.read_group(conn, None));
+                    match next {
+                        Ok(next) if !next.is_empty() => ahead = Some(next),
+                        Ok(_) => {}
+                        // Whatever was read stays pending here and is reclaimed later.
+                        Err(e) => tracing::warn!(error = %e, "reading ahead failed"),
+                    }
+                    handled.map(|_| ())
+                }
                 Ok(entries) => self.handle(entries, None).await.map(|_| ()),
                 Err(e) => Err(e),
             };
@@ -166,6 +184,13 @@ impl RuleConsumer {
                     tracing::warn!(error = %err, "removing departed consumers failed");
                 }
             }
+        }
+        // A batch read ahead is this consumer's: finish it rather than leave it for a
+        // reclaim.
+        if let Some(entries) = ahead
+            && let Err(err) = self.handle(entries, None).await
+        {
+            tracing::warn!(error = %err, "the batch read ahead failed at shutdown");
         }
     }
 

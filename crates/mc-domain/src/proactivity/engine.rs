@@ -4,7 +4,7 @@
 //! finding it again does nothing.
 
 use super::actions::{self, Action};
-use super::conditions::{Conditions, Needs};
+use super::conditions::{Conditions, FieldPath, Needs};
 use super::model::{Rule, SubjectKind};
 use super::{effects, facts, repo};
 use crate::db::begin_system;
@@ -74,11 +74,10 @@ struct Candidate<'a> {
 
 impl<'a> Candidate<'a> {
     /// The event's rules that the event alone does not rule out; `None` when none is left.
-    fn of(event: &'a Event, rules: &'a [Arc<CompiledRule>]) -> Option<Self> {
+    fn of(event: &'a Event, rules: &'a RuleSet) -> Option<Self> {
         let event_only = json!({ "event": facts::event_doc(event) });
         let rules: Vec<&CompiledRule> = rules
-            .iter()
-            .map(AsRef::as_ref)
+            .for_event(&event_only)
             .filter(|r| {
                 r.rule.board_id.is_none()
                     || r.rule.board_id == event.board_id
@@ -99,6 +98,59 @@ impl<'a> Candidate<'a> {
             rules,
             needs,
         })
+    }
+}
+
+/// The enabled rules of one organization and trigger, indexed by their event gates
+/// ([`Conditions::event_gate`]): with many rules on one trigger, an event is compared with
+/// the rules whose gate it passes, found by one lookup per gated field.
+#[derive(Default)]
+struct RuleSet {
+    /// In load order (creation), the order they are evaluated in.
+    rules: Vec<Arc<CompiledRule>>,
+    /// Per gated field: rule positions by the text the field must hold.
+    gated: Vec<(FieldPath, HashMap<String, Vec<usize>>)>,
+    ungated: Vec<usize>,
+}
+
+impl RuleSet {
+    fn add(&mut self, rule: Arc<CompiledRule>) {
+        let at = self.rules.len();
+        // A cron rule iterates subjects; it is not gated (its trigger is all it needs).
+        match rule
+            .conditions
+            .event_gate()
+            .filter(|_| rule.conditions.for_each.is_none())
+        {
+            Some((path, text)) => {
+                let by_text = match self.gated.iter().position(|(p, _)| p == path) {
+                    Some(i) => &mut self.gated[i].1,
+                    None => {
+                        self.gated.push((path.clone(), HashMap::new()));
+                        &mut self.gated.last_mut().expect("just pushed").1
+                    }
+                };
+                by_text.entry(text.to_owned()).or_default().push(at);
+            }
+            None => self.ungated.push(at),
+        }
+        self.rules.push(rule);
+    }
+
+    /// The rules whose gates the event passes, in load order.
+    fn for_event<'s>(&'s self, event_only: &Value) -> impl Iterator<Item = &'s CompiledRule> {
+        let mut positions = self.ungated.clone();
+        for (path, by_text) in &self.gated {
+            if let Some(hits) = path
+                .get(event_only)
+                .and_then(Value::as_str)
+                .and_then(|text| by_text.get(text))
+            {
+                positions.extend_from_slice(hits);
+            }
+        }
+        positions.sort_unstable();
+        positions.into_iter().map(|i| self.rules[i].as_ref())
     }
 }
 
@@ -204,11 +256,11 @@ impl Engine {
         }
         let orgs: Vec<Uuid> = unique(events.iter().map(|e| e.organization_id.0));
         let triggers: Vec<String> = unique(events.iter().map(|e| e.event_type.clone()));
-        let mut by_trigger: HashMap<(OrgId, String), Vec<Arc<CompiledRule>>> = HashMap::new();
+        let mut by_trigger: HashMap<(OrgId, String), RuleSet> = HashMap::new();
         for rule in repo::enabled_rules(&mut tx, &orgs, &triggers).await? {
             let key = (rule.organization_id, rule.trigger_event.clone());
             match self.compile(rule) {
-                Ok(compiled) => by_trigger.entry(key).or_default().push(compiled),
+                Ok(compiled) => by_trigger.entry(key).or_default().add(compiled),
                 Err(problem) => {
                     metrics::counter!("mc_rules_invalid_total").increment(1);
                     tracing::warn!(field = %problem.field, message = %problem.message,
