@@ -39,7 +39,7 @@ usage: mc-bench <command> [args]
   h5-echo <addr>                          the echo-server ceiling for h5-load
   h5-idle <ws> <users> <sockets> <relay-pid> <sources>
                                           idle chat sockets and relay RSS per socket
-  rules-throughput <api> <token> <redis-url> <events> <new-rules> <label>
+  rules-throughput <api> <token> <redis-url> <events> <new-rules> <gated|ungated> <label>
                                           events evaluated per second by one mc-rules
   rules-latency <api> <token> <n> <rate>  committed event -> suggestion on SSE
   report <file> <section>                 replace <section> of <file> with stdin
@@ -60,8 +60,30 @@ fn main() -> ExitCode {
             .as_slice()
         {
             ["rls", url] => rls::run(url).await,
-            ["rules-throughput", api, token, redis, events, rules, label] => {
-                rules::throughput(api, token, redis, events.parse()?, rules.parse()?, label).await
+            [
+                "rules-throughput",
+                api,
+                token,
+                redis,
+                events,
+                rules,
+                shape,
+                label,
+            ] => {
+                let gated = match *shape {
+                    "gated" => true,
+                    "ungated" => false,
+                    other => anyhow::bail!("rule shape {other:?}: expected gated or ungated"),
+                };
+                rules::throughput(
+                    api,
+                    token,
+                    redis,
+                    events.parse()?,
+                    (rules.parse()?, gated),
+                    label,
+                )
+                .await
             }
             ["rules-latency", api, token, n, rate] => {
                 rules::latency(api, token, n.parse()?, rate.parse()?).await

@@ -19,15 +19,17 @@ async fn post(
     Ok(body)
 }
 
-/// Creates `rules` enabled rules on `task.status_changed` whose conditions read only the
+/// Creates `rules.0` enabled rules on `task.status_changed` whose conditions read only the
 /// event (so the engine works in memory), then XADDs `events` such events for the
-/// organization straight onto the stream and times one engine draining them.
+/// organization straight onto the stream and times one engine draining them. Gated rules
+/// (`rules.1`) compare `event.payload.to` with `eq`, which the engine indexes; ungated ones
+/// use `in`, so every event is compared with every rule.
 pub async fn throughput(
     api: &str,
     token: &str,
     redis_url: &str,
     events: usize,
-    rules: usize,
+    (rules, gated): (usize, bool),
     label: &str,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
@@ -50,10 +52,17 @@ pub async fn throughput(
             json!({
                 "name": format!("bench rule {i}"),
                 "trigger_event": "task.status_changed",
-                "conditions": {"all": [
-                    {"field": "event.payload.to", "op": "eq", "value": "review"},
-                    {"field": "event.payload.marker", "op": "eq", "value": format!("rule-{i}")},
-                ]},
+                "conditions": if gated {
+                    json!({"all": [
+                        {"field": "event.payload.to", "op": "eq", "value": "review"},
+                        {"field": "event.payload.marker", "op": "eq", "value": format!("rule-{i}")},
+                    ]})
+                } else {
+                    json!({"all": [
+                        {"field": "event.payload.to", "op": "in", "value": ["review"]},
+                        {"field": "event.payload.marker", "op": "in", "value": [format!("rule-{i}")]},
+                    ]})
+                },
                 "action_type": "create_suggestion",
                 "action_config": {"suggestion_type": "quality_concern", "title": "bench {event.seq}"},
                 "cooldown_seconds": 0,
