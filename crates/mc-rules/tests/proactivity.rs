@@ -1253,3 +1253,46 @@ async fn facts_read_after_a_rule_changed_a_task_in_the_same_batch_are_current() 
         "the edit was judged on the task as the first rule left it"
     );
 }
+
+#[tokio::test]
+async fn a_backlog_is_drained_in_full_batches_read_ahead_exactly_once() {
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("acme").await;
+    let org = admin.org_id.unwrap().0;
+    counting_rule(&api, &admin).await;
+    let pool = own_pool(&api);
+    // Batches of 7 against a backlog of 40: every batch but the last comes back full, so
+    // each is evaluated while the next is read.
+    let engine = consumer(&api, pool, "reader");
+    engine.ensure_group().await.unwrap();
+    let b = board(&api, &admin, json!({"name": "Backlog"})).await;
+    let n = 40;
+    for i in 0..n {
+        task(&api, &admin, &b, json!({"title": format!("t{i}")})).await;
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(engine.run(shutdown.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while notifications(&api, org).await.0 < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog was not drained"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(notifications(&api, org).await, (n, n), "each task once");
+    let redis = RedisHandle::new(&api.redis).unwrap();
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(redis.key("events"))
+        .arg(GROUP)
+        .query_async(&mut redis.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.count(),
+        0,
+        "nothing read ahead was left unacknowledged"
+    );
+}
