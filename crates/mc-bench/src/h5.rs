@@ -186,6 +186,8 @@ pub async fn load(
     let urls: Vec<&str> = urls.split(',').collect();
     let users = read_users(users_file)?;
     let samples = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    // Error frames by code: a run that fails says how.
+    let errors: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
     let mut senders = Vec::with_capacity(users.len());
     let mut outstanding = Vec::with_capacity(users.len());
     for (i, (token, agent)) in users.iter().enumerate() {
@@ -200,12 +202,18 @@ pub async fn load(
                 }
             }
         });
-        let (reader_pending, samples) = (pending.clone(), samples.clone());
+        let (reader_pending, samples, errors) = (pending.clone(), samples.clone(), errors.clone());
         tokio::spawn(async move {
             while let Some(Ok(message)) = read.next().await {
                 let Message::Text(text) = message else {
                     continue;
                 };
+                if text.as_str().contains("\"type\":\"error\"") {
+                    let frame: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                    let code = frame["payload"]["code"].as_str().unwrap_or("?").to_owned();
+                    *errors.lock().expect("errors").entry(code).or_default() += 1;
+                    continue;
+                }
                 // Only the agent's stored reply ends a round trip (not the user's own
                 // message coming back, nor deltas); cheap checks first, this client shares
                 // the machine.
@@ -230,6 +238,9 @@ pub async fn load(
     }
     let total = (u64::from(rate) * secs) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    // Message ids are unique per run: the same users chat again in the next run, and a
+    // repeated id is (rightly) taken as a retry of the stored message, not a new one.
+    let run = uuid::Uuid::new_v4().simple().to_string();
     let started = Instant::now();
     for i in 0..total {
         // Open loop: each message leaves at its scheduled time, whatever came back.
@@ -241,7 +252,7 @@ pub async fn load(
             .lock()
             .expect("pending")
             .push_back(Instant::now());
-        let frame = json!({"type": "chat", "id": format!("b{i}"), "payload": {"agent_id": agent, "content": format!("message {i}")}});
+        let frame = json!({"type": "chat", "id": format!("{}-{i}", &run[..8]), "payload": {"agent_id": agent, "content": format!("message {i}")}});
         let _ = tx.send(frame.to_string());
     }
     let sending = started.elapsed();
@@ -251,17 +262,27 @@ pub async fn load(
     }
     let samples = std::mem::take(&mut *samples.lock().expect("samples"));
     let answered = samples.len();
+    let errors = errors.lock().expect("errors");
+    let errors = if errors.is_empty() {
+        "0".to_owned()
+    } else {
+        errors
+            .iter()
+            .map(|(code, n)| format!("{n} {code}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if answered == 0 {
         // A total failure is a result too.
         println!(
-            "| {label} | {rate} | - | {} | 0 | - | - | - | {total} |",
+            "| {label} | {rate} | - | {} | 0 | - | - | - | {total} | {errors} |",
             users.len()
         );
         return Ok(());
     }
     let s = summarize(samples);
     println!(
-        "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} |",
+        "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} | {errors} |",
         total as f64 / sending.as_secs_f64(),
         users.len(),
         s.p50,

@@ -329,14 +329,7 @@ impl BoardService {
         ctx.authorize(Permission::BoardsRead)?;
         // REPEATABLE READ: the tasks and the sequence number come from one snapshot, so a
         // client resuming from `seq` misses nothing and sees nothing twice.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
-            .bind(ctx.org_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = db::begin_org_snapshot(&self.pool, ctx.org_id).await?;
         let board = repo::get_board(&mut tx, id)
             .await?
             .ok_or(Error::NotFound { resource: "board" })?;

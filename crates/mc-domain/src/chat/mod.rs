@@ -2,6 +2,7 @@
 //! Messages are stored with a per-session seq before they are relayed; the live path
 //! (Redis pub/sub per user) is only a shortcut a socket can always catch up on.
 
+pub mod appender;
 pub mod live;
 pub mod model;
 pub mod repo;

@@ -204,6 +204,82 @@ pub async fn append(
     }))
 }
 
+/// Appends `messages` in one statement, in the order given (sort them by session: see
+/// migration 0012). Each result is `(index into messages, stored message, duplicate)`;
+/// a message whose session does not exist has none.
+pub async fn append_many(
+    exec: impl PgExecutor<'_>,
+    messages: &[NewMessage<'_>],
+) -> Result<Vec<(usize, ChatMessage, bool)>> {
+    #[derive(FromRow)]
+    struct Row {
+        ord: i32,
+        id: ChatMessageId,
+        seq: i64,
+        status: MessageStatus,
+        run_id: Option<String>,
+        created_at: DateTime<Utc>,
+        content: String,
+        duplicate: bool,
+    }
+    let ids: Vec<ChatMessageId> = messages.iter().map(|_| ChatMessageId::generate()).collect();
+    let sessions: Vec<ChatSessionId> = messages.iter().map(|m| m.session).collect();
+    let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
+    let contents: Vec<&str> = messages.iter().map(|m| m.content).collect();
+    let client_ids: Vec<&str> = messages.iter().map(|m| m.client_message_id).collect();
+    let runs: Vec<Option<&str>> = messages.iter().map(|m| m.run_id).collect();
+    let statuses: Vec<&str> = messages.iter().map(|m| m.status.as_str()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT ord, id, seq, status, run_id, created_at, content, duplicate
+         FROM h5_chat_append_many($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&ids)
+    .bind(&sessions)
+    .bind(&roles)
+    .bind(&contents)
+    .bind(&client_ids)
+    .bind(&runs)
+    .bind(&statuses)
+    .fetch_all(exec)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let index = usize::try_from(r.ord).ok()?.checked_sub(1)?;
+            let new = messages.get(index)?;
+            let message = ChatMessage {
+                id: r.id,
+                session_id: new.session,
+                seq: r.seq,
+                role: new.role,
+                content: r.content,
+                client_message_id: new.client_message_id.to_owned(),
+                run_id: r.run_id,
+                status: r.status,
+                created_at: r.created_at,
+            };
+            Some((index, message, r.duplicate))
+        })
+        .collect())
+}
+
+/// Records that gateways accepted these user messages, each with the run it started.
+pub async fn set_messages_sent(
+    exec: impl PgExecutor<'_>,
+    ids: &[ChatMessageId],
+    runs: &[Option<&str>],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE h5_chat_messages m SET status = 'sent', run_id = coalesce(u.run, m.run_id)
+         FROM unnest($1::uuid[], $2::text[]) AS u(id, run) WHERE m.id = u.id",
+    )
+    .bind(ids)
+    .bind(runs)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 /// Records the outcome of handing a user message to the gateway.
 pub async fn set_message_status(
     exec: impl PgExecutor<'_>,

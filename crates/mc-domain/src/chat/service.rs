@@ -6,6 +6,7 @@
 //! holds its socket: deltas go straight to the user's sockets, the final reply is stored
 //! (once per run, with `chat.reply_completed`) and then announced.
 
+use super::appender::{Append, Appender};
 use super::live::ChatHub;
 use super::model::{
     Accepted, AgentRoute, ChatDelivery, ChatMessage, ChatOpening, ChatRole, ChatSession,
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::gateways::AuthedGateway;
 use crate::gateways::router::{CallOutcome, GatewayRouter};
 use crate::identity::{H5Context, OrgContext, Permission};
-use crate::ids::{AgentId, ChatSessionId, GatewayId, H5UserId, OrgId};
+use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId, OrgId};
 use crate::pagination::{Page, PageParams, TimeKey};
 use crate::{db, identity};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// How long an agent's route (assignment and gateway) is reused before it is re-read.
 const ROUTE_TTL: Duration = Duration::from_secs(5);
@@ -70,7 +72,30 @@ pub struct ChatService {
     call_timeout: Duration,
     routes: Arc<Mutex<HashMap<(H5UserId, AgentId), CachedRoute>>>,
     owners: Arc<Mutex<HashMap<ChatSessionId, SessionOwner>>>,
+    /// The user's active session with an agent, as last used (skips reading it again
+    /// for every message; re-read after [`ROUTE_TTL`]).
+    sessions: Arc<Mutex<HashMap<(H5UserId, AgentId), CachedSession>>>,
+    /// Messages a gateway accepted, recorded as `sent` in batches by [`record_sent`].
+    sent: mpsc::Sender<SentMark>,
+    /// Stores messages, many per commit.
+    appender: Appender,
 }
+
+/// A session as last used, and when it was read.
+type CachedSession = (ChatSession, Instant);
+
+/// A user message the gateway accepted, with the run it started.
+#[derive(Debug)]
+struct SentMark {
+    org: OrgId,
+    message: ChatMessageId,
+    run: Option<String>,
+}
+
+/// Marks queued for [`record_sent`] before a dispatch waits for room.
+const SENT_QUEUE: usize = 16_384;
+/// Marks written per transaction.
+const SENT_BATCH: usize = 1024;
 
 impl std::fmt::Debug for ChatService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,6 +136,9 @@ impl ChatService {
         config: ChatConfig,
         call_timeout: Duration,
     ) -> Self {
+        let (sent, marks) = mpsc::channel(SENT_QUEUE);
+        tokio::spawn(record_sent(pool.clone(), marks));
+        let appender = Appender::start(pool.clone(), config.event_include_content);
         Self {
             pool,
             router,
@@ -119,6 +147,9 @@ impl ChatService {
             call_timeout,
             routes: Arc::default(),
             owners: Arc::default(),
+            sessions: Arc::default(),
+            sent,
+            appender,
         }
     }
 
@@ -193,33 +224,67 @@ impl ChatService {
         else {
             return Err(Error::unavailable("this agent is not linked to a gateway"));
         };
-        let mut tx = self.begin_writing(user.org_id).await?;
-        let session = self
-            .session_for_send(
-                &mut tx,
-                user,
-                &route,
-                input.session_id,
-                gateway,
-                openclaw_id,
-            )
-            .await?;
-        let (message, duplicate) = repo::append(
-            &mut *tx,
-            NewMessage {
-                session: session.id,
-                role: ChatRole::User,
-                content: &input.content,
-                client_message_id: &client_id,
-                run_id: None,
-                status: MessageStatus::Received,
-            },
-        )
-        .await?
-        .ok_or(Error::NotFound {
-            resource: "chat session",
-        })?;
-        tx.commit().await?;
+        let key = (user.user_id, input.agent_id);
+        let (session, message, duplicate) =
+            match self.cached_session(key, input.session_id, gateway) {
+                // The session is known: only the message is written (gathered with others).
+                Some(session) => {
+                    let stored = self
+                        .appender
+                        .append(Append {
+                            org: user.org_id,
+                            session: session.id,
+                            role: ChatRole::User,
+                            content: input.content,
+                            client_message_id: client_id,
+                            run_id: None,
+                            status: MessageStatus::Received,
+                        })
+                        .await?;
+                    let Some((message, duplicate)) = stored else {
+                        self.sessions.lock().expect("sessions lock").remove(&key);
+                        return Err(Error::NotFound {
+                            resource: "chat session",
+                        });
+                    };
+                    (session, message, duplicate)
+                }
+                None => {
+                    let mut tx = self.begin_writing(user.org_id).await?;
+                    let session = self
+                        .session_for_send(
+                            &mut tx,
+                            user,
+                            &route,
+                            input.session_id,
+                            gateway,
+                            openclaw_id,
+                        )
+                        .await?;
+                    let (message, duplicate) = repo::append(
+                        &mut *tx,
+                        NewMessage {
+                            session: session.id,
+                            role: ChatRole::User,
+                            content: &input.content,
+                            client_message_id: &client_id,
+                            run_id: None,
+                            status: MessageStatus::Received,
+                        },
+                    )
+                    .await?
+                    .ok_or(Error::NotFound {
+                        resource: "chat session",
+                    })?;
+                    tx.commit().await?;
+                    let mut sessions = self.sessions.lock().expect("sessions lock");
+                    if sessions.len() >= CACHE_LIMIT {
+                        sessions.clear();
+                    }
+                    sessions.insert(key, (session.clone(), Instant::now()));
+                    (session, message, duplicate)
+                }
+            };
         self.remember_owner(&session);
         if !duplicate {
             self.announce(
@@ -236,6 +301,22 @@ impl ChatService {
             message,
             duplicate,
         })
+    }
+
+    /// The user's active session with the agent as last used, if it is recent, on
+    /// `gateway`, and the one `named` (when a session is named).
+    fn cached_session(
+        &self,
+        key: (H5UserId, AgentId),
+        named: Option<ChatSessionId>,
+        gateway: GatewayId,
+    ) -> Option<ChatSession> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        let (session, at) = sessions.get(&key)?;
+        let usable = at.elapsed() < ROUTE_TTL
+            && session.gateway_id == gateway
+            && named.is_none_or(|id| id == session.id);
+        usable.then(|| session.clone())
     }
 
     /// The session a message goes to: the named one (the user's, with this agent) or the
@@ -351,10 +432,15 @@ impl ChatService {
                 .await;
             let (code, reason) = match outcome {
                 Ok(CallOutcome::Ok { payload }) => {
-                    let run = payload["runId"].as_str().map(str::to_owned);
-                    return self
-                        .set_status(user.org_id, message, MessageStatus::Sent, run.as_deref())
-                        .await;
+                    let mark = SentMark {
+                        org: user.org_id,
+                        message: message.id,
+                        run: payload["runId"].as_str().map(str::to_owned),
+                    };
+                    // Only fails when the recorder is gone (shutting down); the sweep then
+                    // sends it again under the same idempotency key, which runs nothing twice.
+                    let _ = self.sent.send(mark).await;
+                    return Ok(());
                 }
                 Ok(CallOutcome::Error { code, message, .. }) => (code, message),
                 Err(err) => ("unavailable".to_owned(), err.public_message()),
@@ -369,8 +455,7 @@ impl ChatService {
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         };
         self.forget_route(user.user_id, accepted.session.agent_id);
-        self.set_status(user.org_id, message, MessageStatus::Failed, None)
-            .await?;
+        self.set_failed(user.org_id, message).await?;
         let reason = match failure.0.as_str() {
             "gateway_offline" => "the agent's gateway is offline".to_owned(),
             "gateway_timeout" => "the agent's gateway did not answer".to_owned(),
@@ -440,23 +525,11 @@ impl ChatService {
         Ok(count)
     }
 
-    async fn set_status(
-        &self,
-        org: OrgId,
-        message: &ChatMessage,
-        status: MessageStatus,
-        run: Option<&str>,
-    ) -> Result<()> {
+    /// `failed` is worth an fsync: the user is told, and a lost update would make the
+    /// sweep send the message after all.
+    async fn set_failed(&self, org: OrgId, message: &ChatMessage) -> Result<()> {
         let mut tx = db::begin_org(&self.pool, org).await?;
-        // `sent` is not worth an fsync: lost in a crash, the message is back to `received`
-        // and only sent again (same idempotency key) by the sweep. `failed` is: the user
-        // was told, and a lost update would make the sweep send it after all.
-        if status == MessageStatus::Sent {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
-        repo::set_message_status(&mut *tx, message.id, status, run).await?;
+        repo::set_message_status(&mut *tx, message.id, MessageStatus::Failed, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -533,24 +606,21 @@ impl ChatService {
         content: &str,
         status: MessageStatus,
     ) -> Result<()> {
-        let client_id = format!("run:{run}");
-        let mut tx = self.begin_writing(org).await?;
-        let Some((message, duplicate)) = repo::append(
-            &mut *tx,
-            NewMessage {
+        let stored = self
+            .appender
+            .append(Append {
+                org,
                 session: owner.session,
                 role: ChatRole::Agent,
-                content,
-                client_message_id: &client_id,
-                run_id: Some(run),
+                content: content.to_owned(),
+                client_message_id: format!("run:{run}"),
+                run_id: Some(run.to_owned()),
                 status,
-            },
-        )
-        .await?
-        else {
+            })
+            .await?;
+        let Some((message, duplicate)) = stored else {
             return Ok(());
         };
-        tx.commit().await?;
         if duplicate {
             // A final replayed after a reconnect: stored and announced the first time.
             return Ok(());
@@ -727,4 +797,41 @@ impl ChatService {
             chat_sessions: out,
         })
     }
+}
+
+/// Records `sent` for the messages gateways accepted, as many per transaction as are
+/// waiting (one round of statements for a burst instead of one transaction each). Not
+/// worth an fsync: lost in a crash, a message is back to `received` and only sent again by
+/// the sweep under the same idempotency key, which the gateway runs once.
+async fn record_sent(pool: PgPool, mut marks: mpsc::Receiver<SentMark>) {
+    let mut batch = Vec::with_capacity(SENT_BATCH);
+    while marks.recv_many(&mut batch, SENT_BATCH).await > 0 {
+        if let Err(err) = write_sent(&pool, &mut batch).await {
+            tracing::warn!(error = %err, count = batch.len(), "recording sent chat messages failed; the sweep re-sends them");
+        }
+        batch.clear();
+    }
+}
+
+async fn write_sent(pool: &PgPool, batch: &mut [SentMark]) -> Result<()> {
+    batch.sort_by_key(|m| m.org);
+    let mut groups = batch.chunk_by(|a, b| a.org == b.org);
+    let Some(first) = groups.next() else {
+        return Ok(());
+    };
+    let mut tx = db::begin_org(pool, first[0].org).await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    for (i, group) in std::iter::once(first).chain(groups).enumerate() {
+        if i > 0 {
+            // Row-level security stays on: each organization's marks under its own setting.
+            db::set_org(&mut tx, group[0].org).await?;
+        }
+        let ids: Vec<ChatMessageId> = group.iter().map(|m| m.message).collect();
+        let runs: Vec<Option<&str>> = group.iter().map(|m| m.run.as_deref()).collect();
+        repo::set_messages_sent(&mut *tx, &ids, &runs).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
