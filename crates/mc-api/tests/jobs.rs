@@ -84,10 +84,14 @@ async fn operators_inspect_cancel_retry_and_replay_their_jobs() {
         .await
         .expect(409);
 
-    // Dead letters: listed with history, exported, replayed by kind.
+    // Dead letters: listed with history, exported, replayed by kind. (Written as the
+    // queue writes a dead letter: the record changes and the job leaves the queue.)
     sqlx::query(
-        "UPDATE jobs SET state = 'dead', attempts = 3, finished_at = now(),
-                 errors = '[{\"attempt\":3,\"error\":\"smtp said no\"}]' WHERE id = $1::uuid",
+        "WITH dead AS (
+             UPDATE jobs SET state = 'dead', attempts = 3, finished_at = now(),
+                 errors = '[{\"attempt\":3,\"error\":\"smtp said no\"}]'
+             WHERE id = $1::uuid RETURNING id)
+         DELETE FROM job_queue WHERE id IN (SELECT id FROM dead)",
     )
     .bind(&c)
     .execute(&api.db.admin_pool().await)

@@ -26,6 +26,7 @@ usage: mc-bench <command> [args]
   sse <api> <token> <board> <streams> <rate> <secs>
                                           SSE delivery and replay
   queue <database-url> <jobs>             job queue throughput, latency, priority
+  queue-drain <database-url> <jobs> <n>   only the no-op drain, n rounds (for iterating)
   chaos-setup <database-url> <jobs>       enqueue jobs that record their effects
   chaos-worker <database-url>             run them until killed
   chaos-check <database-url> <jobs> <kills> <timeout-s>
@@ -127,6 +128,9 @@ fn main() -> ExitCode {
                 .await
             }
             ["queue", url, n] => queue::run(url, n.parse()?).await,
+            ["queue-drain", url, n, rounds] => {
+                queue::drain_only(url, n.parse()?, rounds.parse()?).await
+            }
             ["chaos-setup", url, n] => queue::chaos_setup(url, n.parse()?).await,
             ["chaos-worker", url] => queue::chaos_worker(url).await,
             ["chaos-check", url, n, kills, timeout] => {

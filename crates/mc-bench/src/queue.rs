@@ -120,18 +120,57 @@ fn worker(
     (shutdown, handle)
 }
 
+/// Waits until no bench job is pending or running. The probe reads the queue's ready and
+/// lease indexes and stops at the first open job (a count of every open row every 50 ms
+/// would load the database it measures).
 async fn wait_drained(pool: &PgPool, timeout: Duration) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
-        let open = count(pool, "SELECT count(*) FROM jobs WHERE kind LIKE 'bench.%' AND state IN ('pending', 'running')").await?;
+        let open = count(
+            pool,
+            "SELECT count(*) FROM (
+                 (SELECT 1 FROM job_queue q JOIN jobs j ON j.id = q.id
+                  WHERE q.lease_token IS NULL AND j.kind LIKE 'bench.%'
+                  ORDER BY q.queue, q.priority, q.run_at, q.id LIMIT 1)
+                 UNION ALL
+                 (SELECT 1 FROM job_queue q JOIN jobs j ON j.id = q.id
+                  WHERE q.lease_token IS NOT NULL AND j.kind LIKE 'bench.%'
+                  ORDER BY q.lease_expires_at LIMIT 1)) t",
+        )
+        .await?;
         if open == 0 {
             return Ok(started.elapsed());
         }
         if started.elapsed() > timeout {
+            let open = count(pool, "SELECT count(*) FROM jobs WHERE kind LIKE 'bench.%' AND state IN ('pending', 'running')").await?;
             bail!("{open} jobs still open after {timeout:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Drains the `n` jobs waiting with one worker process's runner, 64 at a time; jobs/s.
+async fn drain(pool: &PgPool, n: usize) -> anyhow::Result<f64> {
+    let (stop, handle) = worker(pool, 64, Registry::new().register::<Noop>(), "bench-drain");
+    let drained = wait_drained(pool, Duration::from_secs(600)).await?;
+    stop.cancel();
+    handle.await?;
+    Ok(n as f64 / drained.as_secs_f64())
+}
+
+/// `mc-bench queue-drain <database-url> <jobs>`: only the drain, repeated `rounds` times
+/// (for iterating on the queue; `queue` is the full report).
+pub async fn drain_only(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
+    let pool = pool(url, 40).await?;
+    for _ in 0..rounds {
+        reset(&pool).await?;
+        enqueue_batched(&pool, n, 1000, false).await?;
+        sqlx::query("VACUUM ANALYZE jobs").execute(&pool).await.ok();
+        let rate = drain(&pool, n).await?;
+        println!("drain {n}: {rate:.0} jobs/s");
+    }
+    reset(&pool).await?;
+    Ok(())
 }
 
 /// `mc-bench queue <database-url> <jobs>`: prints Markdown rows.
@@ -171,15 +210,8 @@ pub async fn run(url: &str, n: usize) -> anyhow::Result<()> {
         n as f64 / batched.as_secs_f64()
     );
 
-    // Drain the batch with one worker process's runner, 64 at a time.
-    let (stop, handle) = worker(&pool, 64, Registry::new().register::<Noop>(), "bench-drain");
-    let drained = wait_drained(&pool, Duration::from_secs(600)).await?;
-    stop.cancel();
-    handle.await?;
-    println!(
-        "| drain no-op jobs (one worker, concurrency 64) | {n} | {:.0} jobs/s |",
-        n as f64 / drained.as_secs_f64()
-    );
+    let rate = drain(&pool, n).await?;
+    println!("| drain no-op jobs (one worker, concurrency 64) | {n} | {rate:.0} jobs/s |");
     reset(&pool).await?;
 
     // Steady state: jobs arrive at a fixed rate while the worker runs; enqueue→start.

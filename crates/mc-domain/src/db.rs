@@ -70,6 +70,18 @@ pub async fn begin_system(pool: &PgPool) -> Result<Transaction<'static, Postgres
     Ok(pool.begin_with("BEGIN; SET LOCAL ROLE mc_system").await?)
 }
 
+/// [`begin_system`] for the queue's claim rounds: prepared statements use their generic
+/// plan at once. Their custom plans are no better (the statements are written so the plan
+/// does not depend on the parameters), and making one on every call took longer than
+/// running it.
+pub async fn begin_system_generic(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    Ok(pool
+        .begin_with(
+            "BEGIN; SET LOCAL ROLE mc_system; SET LOCAL plan_cache_mode = force_generic_plan",
+        )
+        .await?)
+}
+
 /// Whether a database error is a unique-constraint violation (optionally on `constraint`).
 pub fn is_unique_violation(err: &sqlx::Error, constraint: Option<&str>) -> bool {
     match err {

@@ -62,6 +62,28 @@ async fn claim(pool: &PgPool, worker: &str, n: i64, slack: Duration) -> Vec<jobs
     claimed
 }
 
+/// The queue invariant of migration 0013: a `job_queue` row exists iff the job is pending
+/// or running, and holds the job's lease iff it is running.
+async fn assert_queue_matches_jobs(pool: &PgPool) {
+    let mut tx = begin_system(pool).await.unwrap();
+    let broken: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT coalesce(j.id, q.id), coalesce(j.state, 'missing job')
+         FROM jobs j FULL JOIN job_queue q ON q.id = j.id
+         WHERE (j.state IN ('pending', 'running')) IS DISTINCT FROM (q.id IS NOT NULL)
+            OR (q.id IS NOT NULL AND (
+                 q.lease_token IS DISTINCT FROM j.lease_token
+              OR q.lease_expires_at IS DISTINCT FROM j.lease_expires_at
+              OR (q.queue, q.priority, q.run_at, q.timeout_ms) IS DISTINCT FROM
+                 (j.queue, j.priority, j.run_at, j.timeout_ms)
+              OR (j.state = 'running') <> (q.lease_token IS NOT NULL)))",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(broken.is_empty(), "jobs and job_queue disagree: {broken:?}");
+}
+
 fn spawn_worker(
     pool: &PgPool,
     registry: Registry,
@@ -121,6 +143,7 @@ async fn dequeue_is_strictly_by_priority_then_age() {
         .unwrap()
         .2;
     assert_eq!(pending_medium, 15);
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,6 +183,7 @@ async fn idempotency_keys_and_the_callers_transaction() {
     .await
     .unwrap_err();
     assert_eq!(err.details()[0].field, "max_attempts");
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,31 +217,40 @@ async fn a_lapsed_lease_is_reclaimed_and_the_stale_holder_cannot_finish() {
     assert_eq!(fresh.job.attempts, 2);
     // The stale worker wakes up: it can neither complete nor fail the job.
     assert!(
-        repo::complete(pool, &[(stale.lease_token, None)])
+        repo::complete(pool, &[(id, stale.lease_token, None)])
             .await
             .unwrap()
             .is_empty()
     );
     let mut conn = pool.acquire().await.unwrap();
     assert_eq!(
-        repo::fail(&mut conn, stale.lease_token, 1, "dead-worker", "late", true)
-            .await
-            .unwrap(),
+        repo::fail(
+            &mut conn,
+            id,
+            stale.lease_token,
+            1,
+            "dead-worker",
+            "late",
+            true
+        )
+        .await
+        .unwrap(),
         repo::FailOutcome::LeaseLost
     );
     assert_eq!(
-        repo::heartbeat(pool, &[stale.lease_token], Duration::ZERO)
+        repo::heartbeat(pool, &[(id, stale.lease_token)], Duration::ZERO)
             .await
             .unwrap(),
-        vec![stale.lease_token]
+        vec![id]
     );
     assert_eq!(
-        repo::complete(pool, &[(fresh.lease_token, Some(json!({"ok": true})))])
+        repo::complete(pool, &[(id, fresh.lease_token, Some(json!({"ok": true})))])
             .await
             .unwrap(),
         vec![id]
     );
     assert_eq!(state(pool, id).await.state, JobState::Completed);
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -358,6 +391,7 @@ async fn failures_retry_with_backoff_then_every_bad_job_reaches_a_terminal_state
     .await;
     shutdown.cancel();
     handle.await.unwrap();
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -399,6 +433,7 @@ async fn shutdown_releases_unfinished_jobs_and_cancel_stops_them() {
     assert_eq!(state(pool, held).await.state, JobState::Cancelled);
     shutdown.cancel();
     handle.await.unwrap();
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -489,6 +524,7 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
     );
     shutdown.cancel();
     survivor.await.unwrap();
+    assert_queue_matches_jobs(pool).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,12 +549,13 @@ async fn a_concurrency_key_never_runs_more_than_its_limit() {
             .is_empty()
     );
     // Finishing one frees one place.
-    let token = first
+    let done = first
         .iter()
         .find(|c| c.job.concurrency_key.is_some())
-        .unwrap()
-        .lease_token;
-    repo::complete(pool, &[(token, None)]).await.unwrap();
+        .unwrap();
+    repo::complete(pool, &[(done.job.id, done.lease_token, None)])
+        .await
+        .unwrap();
     assert_eq!(
         keyed(&claim(pool, "w", 20, Duration::from_secs(30)).await),
         1
@@ -556,6 +593,7 @@ async fn a_concurrency_key_never_runs_more_than_its_limit() {
     .await
     .unwrap_err();
     assert_eq!(err.details()[0].field, "concurrency_limit");
+    assert_queue_matches_jobs(pool).await;
 }
 
 async fn new_org(pool: &PgPool) -> OrgId {
@@ -676,4 +714,5 @@ async fn an_organizations_job_changes_are_events_in_its_log_in_order() {
     }
     // The outbox is empty: a second forwarder has nothing to do.
     assert_eq!(job_events::forward_once(pool, &bus, 10).await.unwrap(), 0);
+    assert_queue_matches_jobs(pool).await;
 }

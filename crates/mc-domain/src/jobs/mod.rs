@@ -205,7 +205,7 @@ pub async fn complete_in(
     ctx: &JobContext,
     result: Option<serde_json::Value>,
 ) -> Result<bool> {
-    let done = repo::complete(&mut *conn, &[(ctx.lease_token, result)]).await?;
+    let done = repo::complete(&mut *conn, &[(ctx.job.id, ctx.lease_token, result)]).await?;
     Ok(!done.is_empty())
 }
 

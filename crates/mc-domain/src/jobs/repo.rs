@@ -1,5 +1,10 @@
 //! SQL of the job queue. Every function takes an executor; the worker and admin tooling
 //! call them inside `begin_system` transactions (jobs span tenants).
+//!
+//! `jobs` is the record, `job_queue` what dequeue, leases and concurrency limits read
+//! (migration 0013). Every statement here that changes a job's state keeps the two in step
+//! in the same statement: a queue row exists iff the job is pending or running, and holds
+//! its lease iff it is running.
 
 use super::model::{Claimed, Job, JobPriority, JobState, NewJob, backoff};
 use crate::error::{Error, Result};
@@ -65,6 +70,12 @@ impl From<JobRow> for Job {
     }
 }
 
+/// Puts the jobs of a `FROM` clause (rows of `jobs`) in the queue.
+const QUEUE_INSERT: &str = "INSERT INTO job_queue (id, organization_id, queue, priority, run_at,
+                                                   concurrency_key, concurrency_limit, timeout_ms)
+     SELECT id, organization_id, queue, priority, run_at, concurrency_key, concurrency_limit,
+            timeout_ms";
+
 fn timeout_ms(job: &NewJob) -> Result<i32> {
     let ms = job.timeout.as_millis();
     if !(100..=86_400_000).contains(&ms) {
@@ -80,11 +91,15 @@ fn timeout_ms(job: &NewJob) -> Result<i32> {
 /// job instead (`false`).
 pub async fn insert(conn: &mut PgConnection, job: &NewJob) -> Result<(Job, bool)> {
     let sql = format!(
-        "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
-                           timeout_ms, idempotency_key, concurrency_key, concurrency_limit)
-         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9, $10, $11, $12)
-         ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING {COLUMNS}"
+        "WITH j AS (
+             INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at,
+                               max_attempts, timeout_ms, idempotency_key, concurrency_key,
+                               concurrency_limit)
+             VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9, $10, $11, $12)
+             ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING *
+         ), queued AS ({QUEUE_INSERT} FROM j)
+         SELECT {COLUMNS} FROM j"
     );
     let inserted: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(JobId::generate())
@@ -143,29 +158,35 @@ pub async fn insert_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64
         groups.push(job.concurrency.as_ref().map(|(k, _)| k.clone()));
         limits.push(job.concurrency.as_ref().map(|(_, l)| *l));
     }
-    let done = sqlx::query(
-        "INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at, max_attempts,
-                           timeout_ms, idempotency_key, concurrency_key, concurrency_limit)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::smallint[],
-                              $6::jsonb[], $7::timestamptz[], $8::int[], $9::int[], $10::text[],
-                              $11::text[], $12::int[])
-         ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-    )
-    .bind(ids)
-    .bind(orgs)
-    .bind(kinds)
-    .bind(queues)
-    .bind(priorities)
-    .bind(payloads)
-    .bind(run_ats)
-    .bind(max_attempts)
-    .bind(timeouts)
-    .bind(keys)
-    .bind(groups)
-    .bind(limits)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected())
+    let sql = format!(
+        "WITH j AS (
+             INSERT INTO jobs (id, organization_id, kind, queue, priority, payload, run_at,
+                               max_attempts, timeout_ms, idempotency_key, concurrency_key,
+                               concurrency_limit)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+                                  $5::smallint[], $6::jsonb[], $7::timestamptz[], $8::int[],
+                                  $9::int[], $10::text[], $11::text[], $12::int[])
+             ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING *
+         ), queued AS ({QUEUE_INSERT} FROM j)
+         SELECT count(*) FROM j"
+    );
+    let inserted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .bind(orgs)
+        .bind(kinds)
+        .bind(queues)
+        .bind(priorities)
+        .bind(payloads)
+        .bind(run_ats)
+        .bind(max_attempts)
+        .bind(timeouts)
+        .bind(keys)
+        .bind(groups)
+        .bind(limits)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(u64::try_from(inserted).unwrap_or(0))
 }
 
 /// Claims up to `limit` runnable jobs of `queues`, strictly by priority then `run_at`,
@@ -180,16 +201,59 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>> {
     // One ordered index scan per queue (`queue = ANY(...)` would sort every pending row);
     // priority is strict within a queue, queues are served in the order given.
+    // One lease token for the whole claim: a lease is the pair (job id, token), and a job
+    // claimed again gets a new token, so a stale holder still matches nothing. (A token
+    // per job cost a strong-random call per row in the database.)
+    let token = Uuid::new_v4();
     let mut claimed = Vec::new();
     for queue in queues {
         let left = limit - i64::try_from(claimed.len()).unwrap_or(i64::MAX);
         if left <= 0 {
             break;
         }
-        claimed.extend(claim_from(conn, worker, queue, left, lease_slack).await?);
+        claimed.extend(claim_from(conn, worker, queue, left, lease_slack, token).await?);
     }
     Ok(claimed)
 }
+
+/// The claim: runnable queue rows are picked (and locked) in an ordered scan of the
+/// ready-only index and leased; their jobs are marked running by primary key. Written
+/// with `= ANY(ARRAY(...))` rather than joins so the plan does not depend on row
+/// estimates: a generic plan of a join hashed a sequential scan of the whole table, and
+/// re-planning every claim to avoid it cost more than the claim itself (hence
+/// `plan_cache_mode` in [`crate::db::begin_system_generic`]).
+static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH picked AS (
+             UPDATE job_queue q
+             SET lease_token = $5,
+                 lease_expires_at = now() + make_interval(secs => (q.timeout_ms / 1000.0) + $4)
+             WHERE q.id = ANY(ARRAY(
+                 SELECT id FROM job_queue
+                 WHERE lease_token IS NULL AND queue = $2 AND run_at <= now()
+                   AND (concurrency_key IS NULL
+                        OR (SELECT count(*) FROM job_queue r
+                            WHERE r.lease_token IS NOT NULL
+                              AND r.concurrency_key = job_queue.concurrency_key)
+                           < concurrency_limit)
+                 ORDER BY priority, run_at, id
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED))
+             RETURNING q.id
+         )
+         UPDATE jobs j
+         SET state = 'running', attempts = j.attempts + 1, lease_holder = $1,
+             lease_token = $5, started_at = now(), updated_at = now(),
+             lease_expires_at = now() + make_interval(secs => (j.timeout_ms / 1000.0) + $4)
+         WHERE j.id = ANY(ARRAY(SELECT id FROM picked))
+         RETURNING j.lease_token, {}",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("j.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+});
 
 async fn claim_from(
     conn: &mut PgConnection,
@@ -197,42 +261,20 @@ async fn claim_from(
     queue: &str,
     limit: i64,
     lease_slack: std::time::Duration,
+    token: Uuid,
 ) -> Result<Vec<Claimed>> {
-    let sql = format!(
-        "WITH next AS (
-             SELECT id FROM jobs
-             WHERE state = 'pending' AND run_at <= now() AND queue = $2
-               AND (concurrency_key IS NULL
-                    OR (SELECT count(*) FROM jobs r
-                        WHERE r.state = 'running' AND r.concurrency_key = jobs.concurrency_key)
-                       < concurrency_limit)
-             ORDER BY priority, run_at, id
-             LIMIT $3
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE jobs j
-         SET state = 'running', attempts = j.attempts + 1, lease_holder = $1,
-             lease_token = gen_random_uuid(), started_at = now(),
-             lease_expires_at = now() + make_interval(secs => (j.timeout_ms / 1000.0) + $4)
-         FROM next WHERE j.id = next.id
-         RETURNING j.lease_token, {}",
-        COLUMNS
-            .split(", ")
-            .map(|c| format!("j.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     #[derive(sqlx::FromRow)]
     struct ClaimRow {
         lease_token: Uuid,
         #[sqlx(flatten)]
         job: JobRow,
     }
-    let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(CLAIM_SQL.as_str()))
         .bind(worker)
         .bind(queue)
         .bind(limit)
         .bind(lease_slack.as_secs_f64())
+        .bind(token)
         .fetch_all(&mut *conn)
         .await?;
     let mut claimed: Vec<Claimed> = rows
@@ -264,70 +306,82 @@ async fn enforce_concurrency_limits(
     }
     keys.sort_unstable();
     keys.dedup();
-    let mut give_back: Vec<Uuid> = Vec::new();
+    let mut give_back: Vec<(JobId, Uuid)> = Vec::new();
     for key in &keys {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('mc_jobs:' || $1, 0))")
             .bind(key)
             .execute(&mut *conn)
             .await?;
         let (running, limit): (i64, i32) = sqlx::query_as(
-            "SELECT count(*), coalesce(min(concurrency_limit), 1) FROM jobs
-             WHERE state = 'running' AND concurrency_key = $1",
+            "SELECT count(*), coalesce(min(concurrency_limit), 1) FROM job_queue
+             WHERE lease_token IS NOT NULL AND concurrency_key = $1",
         )
         .bind(key)
         .fetch_one(&mut *conn)
         .await?;
         let excess = usize::try_from(running - i64::from(limit)).unwrap_or(0);
         // Ours are the newest claims of the key: give back the lowest-ranked of them.
-        let ours: Vec<Uuid> = claimed
+        let ours: Vec<(JobId, Uuid)> = claimed
             .iter()
             .rev()
             .filter(|c| c.job.concurrency_key.as_deref() == Some(key))
-            .map(|c| c.lease_token)
+            .map(|c| (c.job.id, c.lease_token))
             .take(excess)
             .collect();
         give_back.extend(ours);
     }
     if !give_back.is_empty() {
         release(&mut *conn, &give_back).await?;
-        claimed.retain(|c| !give_back.contains(&c.lease_token));
+        claimed.retain(|c| !give_back.contains(&(c.job.id, c.lease_token)));
     }
     Ok(())
 }
 
-/// Extends the leases still held; returns the tokens that are no longer held (the job was
-/// reclaimed or cancelled), whose runs should stop.
+/// Extends the leases still held (`(job, token)` pairs); returns the jobs whose lease is
+/// no longer held (reclaimed or cancelled), whose runs should stop.
 pub async fn heartbeat(
     ex: impl PgExecutor<'_>,
-    tokens: &[Uuid],
+    held: &[(JobId, Uuid)],
     lease_slack: std::time::Duration,
-) -> Result<Vec<Uuid>> {
-    let held: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE jobs
-         SET lease_expires_at = now() + make_interval(secs => (timeout_ms / 1000.0) + $2)
-         WHERE lease_token = ANY($1) AND state = 'running'
-         RETURNING lease_token",
+) -> Result<Vec<JobId>> {
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = held.iter().map(|(id, t)| (id.0, *t)).unzip();
+    let renewed: Vec<Uuid> = sqlx::query_scalar(
+        "WITH renewed AS (
+             UPDATE job_queue q
+             SET lease_expires_at = now() + make_interval(secs => (q.timeout_ms / 1000.0) + $3)
+             WHERE q.id = ANY($1) AND q.lease_token = ($2::uuid[])[array_position($1, q.id)]
+             RETURNING q.id
+         )
+         UPDATE jobs j
+         SET lease_expires_at = now() + make_interval(secs => (j.timeout_ms / 1000.0) + $3),
+             updated_at = now()
+         WHERE j.id = ANY(ARRAY(SELECT id FROM renewed))
+         RETURNING j.id",
     )
-    .bind(tokens)
+    .bind(&ids)
+    .bind(&tokens)
     .bind(lease_slack.as_secs_f64())
     .fetch_all(ex)
     .await?;
-    Ok(tokens
-        .iter()
-        .filter(|t| !held.contains(t))
-        .copied()
+    Ok(ids
+        .into_iter()
+        .filter(|id| !renewed.contains(id))
+        .map(JobId)
         .collect())
 }
 
+/// A finished run to record: the job, its lease token and its result.
+pub type Completion = (JobId, Uuid, Option<serde_json::Value>);
+
 /// Completes jobs whose leases are still held; returns the ids completed. A stale worker's
 /// token matches nothing, so it cannot complete a job it lost.
-pub async fn complete(
-    ex: impl PgExecutor<'_>,
-    done: &[(Uuid, Option<serde_json::Value>)],
-) -> Result<Vec<JobId>> {
-    let tokens: Vec<Uuid> = done.iter().map(|(t, _)| *t).collect();
-    let results: Vec<Option<serde_json::Value>> = done.iter().map(|(_, r)| r.clone()).collect();
-    let ids: Vec<JobId> = sqlx::query_scalar("SELECT job_complete($1, $2)")
+pub async fn complete(ex: impl PgExecutor<'_>, done: &[Completion]) -> Result<Vec<JobId>> {
+    let ids: Vec<Uuid> = done.iter().map(|(id, _, _)| id.0).collect();
+    let tokens: Vec<Uuid> = done.iter().map(|(_, t, _)| *t).collect();
+    let results: Vec<Option<&serde_json::Value>> =
+        done.iter().map(|(_, _, r)| r.as_ref()).collect();
+    let ids: Vec<JobId> = sqlx::query_scalar("SELECT job_complete($1, $2, $3)")
+        .bind(ids)
         .bind(tokens)
         .bind(results)
         .fetch_all(ex)
@@ -351,6 +405,7 @@ pub enum FailOutcome {
 /// which case the job is dead-lettered with its history.
 pub async fn fail(
     conn: &mut PgConnection,
+    id: JobId,
     token: Uuid,
     attempts: i32,
     worker: &str,
@@ -359,22 +414,32 @@ pub async fn fail(
 ) -> Result<FailOutcome> {
     let delay = backoff(attempts).as_secs_f64();
     let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE jobs
-         SET state = CASE WHEN $4 AND attempts < max_attempts THEN 'pending' ELSE 'dead' END,
-             run_at = CASE WHEN $4 AND attempts < max_attempts
-                           THEN now() + make_interval(secs => $5) ELSE run_at END,
-             finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END,
-             errors = errors || jsonb_build_array(jsonb_build_object(
-                 'attempt', attempts, 'error', $3::text, 'at', now(), 'worker', $2::text)),
-             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-         WHERE lease_token = $1 AND state = 'running'
-         RETURNING state",
+        "WITH failed AS (
+             UPDATE jobs
+             SET state = CASE WHEN $4 AND attempts < max_attempts THEN 'pending' ELSE 'dead' END,
+                 run_at = CASE WHEN $4 AND attempts < max_attempts
+                               THEN now() + make_interval(secs => $5) ELSE run_at END,
+                 finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END,
+                 errors = errors || jsonb_build_array(jsonb_build_object(
+                     'attempt', attempts, 'error', $3::text, 'at', now(), 'worker', $2::text)),
+                 lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                 updated_at = now()
+             WHERE id = $6 AND lease_token = $1 AND state = 'running'
+             RETURNING id, state, run_at
+         ), requeued AS (
+             UPDATE job_queue q SET lease_token = NULL, lease_expires_at = NULL, run_at = f.run_at
+             FROM failed f WHERE q.id = f.id AND f.state = 'pending'
+         ), removed AS (
+             DELETE FROM job_queue q USING failed f WHERE q.id = f.id AND f.state = 'dead'
+         )
+         SELECT state FROM failed",
     )
     .bind(token)
     .bind(worker)
     .bind(truncate(error))
     .bind(retryable)
     .bind(delay)
+    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match row {
@@ -384,15 +449,22 @@ pub async fn fail(
     })
 }
 
-/// Gives running jobs back to the queue (a draining worker that could not finish them),
-/// without counting the attempt as failed.
-pub async fn release(ex: impl PgExecutor<'_>, tokens: &[Uuid]) -> Result<u64> {
+/// Gives running jobs (`(job, token)` pairs) back to the queue (a draining worker that
+/// could not finish them), without counting the attempt as failed.
+pub async fn release(ex: impl PgExecutor<'_>, held: &[(JobId, Uuid)]) -> Result<u64> {
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = held.iter().map(|(id, t)| (id.0, *t)).unzip();
     let done = sqlx::query(
-        "UPDATE jobs
-         SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
-             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-         WHERE lease_token = ANY($1) AND state = 'running'",
+        "WITH released AS (
+             UPDATE job_queue q SET lease_token = NULL, lease_expires_at = NULL, run_at = now()
+             WHERE q.id = ANY($1) AND q.lease_token = ($2::uuid[])[array_position($1, q.id)]
+             RETURNING q.id
+         )
+         UPDATE jobs j
+         SET state = 'pending', attempts = greatest(j.attempts - 1, 0), run_at = now(),
+             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL, updated_at = now()
+         WHERE j.id = ANY(ARRAY(SELECT id FROM released)) AND j.state = 'running'",
     )
+    .bind(ids)
     .bind(tokens)
     .execute(ex)
     .await?;
@@ -402,50 +474,79 @@ pub async fn release(ex: impl PgExecutor<'_>, tokens: &[Uuid]) -> Result<u64> {
 /// Returns jobs whose lease lapsed (their worker died) to the queue, or dead-letters them
 /// when that was their last attempt. Returns how many were reclaimed.
 pub async fn reclaim_expired(ex: impl PgExecutor<'_>) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE jobs
-         SET state = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'dead' END,
-             run_at = now(),
-             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
-             errors = errors || jsonb_build_array(jsonb_build_object(
-                 'attempt', attempts, 'error', 'lease expired: the worker stopped heartbeating',
-                 'at', now(), 'worker', lease_holder)),
-             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-         WHERE state = 'running' AND lease_expires_at < now()",
+    // Leases being completed or renewed right now are locked: skipped, not waited for.
+    let reclaimed: i64 = sqlx::query_scalar(
+        "WITH lapsed AS (
+             SELECT id FROM job_queue
+             WHERE lease_token IS NOT NULL AND lease_expires_at < now()
+             FOR UPDATE SKIP LOCKED
+         ), reclaimed AS (
+             UPDATE jobs j
+             SET state = CASE WHEN j.attempts < j.max_attempts THEN 'pending' ELSE 'dead' END,
+                 run_at = now(),
+                 finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+                 errors = j.errors || jsonb_build_array(jsonb_build_object(
+                     'attempt', j.attempts,
+                     'error', 'lease expired: the worker stopped heartbeating',
+                     'at', now(), 'worker', j.lease_holder)),
+                 lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+                 updated_at = now()
+             WHERE j.id = ANY(ARRAY(SELECT id FROM lapsed)) AND j.state = 'running'
+             RETURNING j.id, j.state
+         ), requeued AS (
+             UPDATE job_queue q SET lease_token = NULL, lease_expires_at = NULL, run_at = now()
+             WHERE q.id = ANY(ARRAY(SELECT id FROM reclaimed WHERE state = 'pending'))
+         ), removed AS (
+             DELETE FROM job_queue q
+             WHERE q.id = ANY(ARRAY(SELECT id FROM reclaimed WHERE state = 'dead'))
+         )
+         SELECT count(*) FROM reclaimed",
     )
-    .execute(ex)
+    .fetch_one(ex)
     .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(reclaimed).unwrap_or(0))
 }
 
 /// Cancels a pending or running job; `false` when it already finished.
 pub async fn cancel(ex: impl PgExecutor<'_>, id: JobId) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'cancelled', finished_at = now(),
-             lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
-         WHERE id = $1 AND state IN ('pending', 'running')",
+    let cancelled: i64 = sqlx::query_scalar(
+        "WITH cancelled AS (
+             UPDATE jobs SET state = 'cancelled', finished_at = now(), updated_at = now(),
+                 lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL
+             WHERE id = $1 AND state IN ('pending', 'running')
+             RETURNING id
+         ), removed AS (
+             DELETE FROM job_queue WHERE id = ANY(ARRAY(SELECT id FROM cancelled))
+         )
+         SELECT count(*) FROM cancelled",
     )
     .bind(id)
-    .execute(ex)
+    .fetch_one(ex)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(cancelled == 1)
 }
 
 /// Puts dead (or cancelled) jobs back in the queue with a fresh set of attempts, keeping
 /// their error history. With `ids` empty, every dead job of `kind` (or all) is replayed.
 pub async fn replay(ex: impl PgExecutor<'_>, ids: &[JobId], kind: Option<&str>) -> Result<u64> {
     let ids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
-    let done = sqlx::query(
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL
-         WHERE state = 'dead'
-           AND (cardinality($1::uuid[]) = 0 OR id = ANY($1))
-           AND ($2::text IS NULL OR kind = $2)",
-    )
-    .bind(ids)
-    .bind(kind)
-    .execute(ex)
-    .await?;
-    Ok(done.rows_affected())
+    let sql = format!(
+        "WITH j AS (
+             UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
+                 updated_at = now()
+             WHERE state = 'dead'
+               AND (cardinality($1::uuid[]) = 0 OR id = ANY($1))
+               AND ($2::text IS NULL OR kind = $2)
+             RETURNING *
+         ), queued AS ({QUEUE_INSERT} FROM j)
+         SELECT count(*) FROM j"
+    );
+    let replayed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .bind(kind)
+        .fetch_one(ex)
+        .await?;
+    Ok(u64::try_from(replayed).unwrap_or(0))
 }
 
 /// One job.
@@ -468,6 +569,20 @@ pub async fn depth(ex: impl PgExecutor<'_>) -> Result<Vec<(JobPriority, JobState
     Ok(rows
         .into_iter()
         .map(|(p, s, n)| (JobPriority::from_rank(p), s, n))
+        .collect())
+}
+
+/// Pending jobs by priority (read from the queue, so it stays cheap however many finished
+/// jobs `jobs` holds).
+pub async fn pending_depth(ex: impl PgExecutor<'_>) -> Result<Vec<(JobPriority, i64)>> {
+    let rows: Vec<(i16, i64)> = sqlx::query_as(
+        "SELECT priority, count(*) FROM job_queue WHERE lease_token IS NULL GROUP BY priority",
+    )
+    .fetch_all(ex)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(p, n)| (JobPriority::from_rank(p), n))
         .collect())
 }
 
@@ -520,9 +635,13 @@ pub async fn list(
 /// is in another state.
 pub async fn retry(ex: impl PgExecutor<'_>, id: JobId) -> Result<Option<Job>> {
     let sql = format!(
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL
-         WHERE id = $1 AND state IN ('dead', 'cancelled')
-         RETURNING {COLUMNS}"
+        "WITH j AS (
+             UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), finished_at = NULL,
+                 updated_at = now()
+             WHERE id = $1 AND state IN ('dead', 'cancelled')
+             RETURNING *
+         ), queued AS ({QUEUE_INSERT} FROM j)
+         SELECT {COLUMNS} FROM j"
     );
     let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)

@@ -1,17 +1,20 @@
 //! Runs claimed jobs: N at a time, each under its timeout with panics caught, leases
-//! renewed by heartbeat, lapsed leases of dead workers reclaimed, completions batched,
-//! and on shutdown a drain that finishes or releases what it holds.
+//! renewed by heartbeat, lapsed leases of dead workers reclaimed, completions batched
+//! (written beside the claims, on another connection, so the database works on both at
+//! once), and on shutdown a drain that finishes or releases what it holds.
 
 use super::model::Claimed;
 use super::repo::{self, FailOutcome};
 use super::{JobContext, JobError, JobOutcome, Registry};
-use crate::db::{Notifications, begin_system};
+use crate::db::{Notifications, begin_system, begin_system_generic};
 use crate::error::Result;
 use crate::events::{EventBus, MemoryEventBus};
+use crate::ids::JobId;
 use futures::FutureExt;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
@@ -35,7 +38,14 @@ pub struct WorkerOptions {
     pub lease_slack: Duration,
     /// Time running jobs get to finish on shutdown before they are released.
     pub drain_timeout: Duration,
+    /// Jobs this worker claims between vacuums of `job_queue` (0: leave it to autovacuum).
+    /// Each claim leaves dead entries at the front of the ready index that every later
+    /// claim walks over until a vacuum; the table is small, so vacuuming it is cheap.
+    pub vacuum_after: usize,
 }
+
+/// Vacuums of the queue are at least this far apart.
+const VACUUM_INTERVAL: Duration = Duration::from_millis(250);
 
 impl WorkerOptions {
     /// Defaults: 8 at a time on `default`, 1 s polling, 5 s heartbeat, 30 s slack.
@@ -48,12 +58,13 @@ impl WorkerOptions {
             heartbeat_interval: Duration::from_secs(5),
             lease_slack: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(20),
+            vacuum_after: 2000,
         }
     }
 }
 
-/// Jobs this worker holds: lease token → the job's cancellation.
-type Running = Arc<Mutex<HashMap<Uuid, CancellationToken>>>;
+/// Jobs this worker holds: job → its lease token and its cancellation.
+type Running = Arc<Mutex<HashMap<JobId, (Uuid, CancellationToken)>>>;
 
 /// Runs one repository call in a transaction as `mc_system` (jobs span tenants).
 macro_rules! as_system {
@@ -77,6 +88,7 @@ pub struct Worker {
 }
 
 struct Finished {
+    id: JobId,
     token: Uuid,
     result: Option<serde_json::Value>,
     kind: String,
@@ -108,6 +120,9 @@ impl Worker {
         let freed = Arc::new(tokio::sync::Notify::new());
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Finished>();
         let mut completer = AbortOnDrop(tokio::spawn(complete_batches(self.pool.clone(), done_rx)));
+        let mut claimed_since_vacuum = 0usize;
+        let mut last_vacuum = std::time::Instant::now();
+        let vacuuming = Arc::new(AtomicBool::new(false));
         let stop_side_tasks = CancellationToken::new();
         let mut heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
             self.pool.clone(),
@@ -129,6 +144,16 @@ impl Worker {
                 match self.claim(free).await {
                     Ok(claimed) => {
                         claimed_full = claimed.len() == free;
+                        claimed_since_vacuum += claimed.len();
+                        if self.opts.vacuum_after > 0
+                            && claimed_since_vacuum >= self.opts.vacuum_after
+                            && last_vacuum.elapsed() >= VACUUM_INTERVAL
+                            && !vacuuming.swap(true, Ordering::AcqRel)
+                        {
+                            claimed_since_vacuum = 0;
+                            last_vacuum = std::time::Instant::now();
+                            tokio::spawn(vacuum_queue(self.pool.clone(), vacuuming.clone()));
+                        }
                         for c in claimed {
                             let permit = slots.clone().try_acquire_owned().expect("free slot");
                             let run = self.start(c, &running, &done_tx, &freed);
@@ -174,12 +199,14 @@ impl Worker {
         .await
         .is_ok();
         if !drained {
-            let left: Vec<Uuid> = {
+            let left: Vec<(JobId, Uuid)> = {
                 let held = running.lock().expect("running lock");
-                held.values().for_each(CancellationToken::cancel);
-                held.keys().copied().collect()
+                held.values().for_each(|(_, cancel)| cancel.cancel());
+                held.iter().map(|(id, (token, _))| (*id, *token)).collect()
             };
             jobs.abort_all();
+            // Aborted runs drop their completion senders once they are gone.
+            while jobs.join_next().await.is_some() {}
             match as_system!(&self.pool, |c| repo::release(c, &left)).await {
                 Ok(n) => tracing::info!(released = n, "released unfinished jobs on shutdown"),
                 Err(err) => {
@@ -195,7 +222,7 @@ impl Worker {
     }
 
     async fn claim(&self, n: usize) -> Result<Vec<Claimed>> {
-        let mut tx = begin_system(&self.pool).await?;
+        let mut tx = begin_system_generic(&self.pool).await?;
         let claimed = repo::claim(
             &mut tx,
             &self.opts.id,
@@ -220,12 +247,12 @@ impl Worker {
             Ok(n) => tracing::warn!(reclaimed = n, "reclaimed jobs whose worker stopped"),
             Err(err) => tracing::warn!(error = %err, "reclaiming lapsed leases failed"),
         }
-        if let Ok(depth) = as_system!(&self.pool, |c| repo::depth(c)).await {
+        if let Ok(depth) = as_system!(&self.pool, |c| repo::pending_depth(c)).await {
             for p in super::JobPriority::ALL {
                 let pending = depth
                     .iter()
-                    .filter(|(pp, s, _)| pp == p && *s == super::JobState::Pending)
-                    .map(|(_, _, n)| *n)
+                    .filter(|(pp, _)| pp == p)
+                    .map(|(_, n)| *n)
                     .sum::<i64>();
                 metrics::gauge!("mc_jobs_queue_depth", "priority" => p.as_str())
                     .set(pending as f64);
@@ -245,7 +272,7 @@ impl Worker {
         running
             .lock()
             .expect("running lock")
-            .insert(claimed.lease_token, cancel.clone());
+            .insert(claimed.job.id, (claimed.lease_token, cancel.clone()));
         let pool = self.pool.clone();
         let registry = self.registry.clone();
         let bus = self.bus.clone();
@@ -255,6 +282,7 @@ impl Worker {
         let freed = freed.clone();
         async move {
             let Claimed { job, lease_token } = claimed;
+            let id = job.id;
             let kind = job.kind.clone();
             let priority = job.priority.as_str();
             let attempts = job.attempts;
@@ -291,10 +319,11 @@ impl Worker {
             };
             metrics::histogram!("mc_job_run_seconds", "kind" => kind.clone())
                 .record(started.elapsed().as_secs_f64());
-            running.lock().expect("running lock").remove(&lease_token);
+            running.lock().expect("running lock").remove(&id);
             match outcome {
                 Ok(result) => {
                     let _ = done.send(Finished {
+                        id,
                         token: lease_token,
                         result,
                         kind,
@@ -302,31 +331,19 @@ impl Worker {
                     });
                 }
                 Err(err) => {
-                    let retryable = matches!(err, JobError::Retry(_));
-                    let message = err.to_string();
-                    let recorded = as_system!(&pool, |c| repo::fail(
-                        c,
+                    // Boxed: the recording's futures are large, and a job's future is
+                    // moved into its task on every spawn.
+                    Box::pin(record_failure(
+                        pool,
+                        worker,
+                        id,
                         lease_token,
                         attempts,
-                        &worker,
-                        &message,
-                        retryable
-                    ));
-                    match recorded.await {
-                        Ok(FailOutcome::Dead) => {
-                            tracing::warn!(kind, error = %err, "job dead-lettered");
-                            metrics::counter!("mc_jobs_dead_total", "kind" => kind, "priority" => priority)
-                                .increment(1);
-                        }
-                        Ok(FailOutcome::Retrying) => {
-                            metrics::counter!("mc_jobs_failed_total", "kind" => kind, "priority" => priority)
-                                .increment(1);
-                        }
-                        Ok(FailOutcome::LeaseLost) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "recording a failed attempt failed; the lease will lapse and the job retry")
-                        }
-                    }
+                        err,
+                        kind,
+                        priority,
+                    ))
+                    .await;
                 }
             }
             freed.notify_one();
@@ -334,12 +351,71 @@ impl Worker {
     }
 }
 
-/// Writes completions in batches (one statement per batch).
+/// Vacuums `job_queue` (another worker's vacuum in progress: skipped).
+async fn vacuum_queue(pool: PgPool, vacuuming: Arc<AtomicBool>) {
+    let started = std::time::Instant::now();
+    match sqlx::query("VACUUM (SKIP_LOCKED) job_queue")
+        .execute(&pool)
+        .await
+    {
+        Ok(_) => {
+            metrics::histogram!("mc_jobs_queue_vacuum_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        Err(err) => tracing::warn!(error = %err, "vacuuming the job queue failed"),
+    }
+    vacuuming.store(false, Ordering::Release);
+}
+
+/// Records a failed attempt: a retry later, or a dead letter.
+#[allow(clippy::too_many_arguments)]
+async fn record_failure(
+    pool: PgPool,
+    worker: String,
+    id: JobId,
+    lease_token: Uuid,
+    attempts: i32,
+    err: JobError,
+    kind: String,
+    priority: &'static str,
+) {
+    let retryable = matches!(err, JobError::Retry(_));
+    let message = err.to_string();
+    let recorded = as_system!(&pool, |c| repo::fail(
+        c,
+        id,
+        lease_token,
+        attempts,
+        &worker,
+        &message,
+        retryable
+    ));
+    match recorded.await {
+        Ok(FailOutcome::Dead) => {
+            tracing::warn!(kind, error = %err, "job dead-lettered");
+            metrics::counter!("mc_jobs_dead_total", "kind" => kind, "priority" => priority)
+                .increment(1);
+        }
+        Ok(FailOutcome::Retrying) => {
+            metrics::counter!("mc_jobs_failed_total", "kind" => kind, "priority" => priority)
+                .increment(1);
+        }
+        Ok(FailOutcome::LeaseLost) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "recording a failed attempt failed; the lease will lapse and the job retry")
+        }
+    }
+}
+
+/// Writes completions in batches (one statement per batch), each batch what finished
+/// while the previous one was written.
 async fn complete_batches(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Finished>) {
     let mut batch = Vec::with_capacity(512);
     while rx.recv_many(&mut batch, 512).await > 0 {
-        let rows: Vec<(Uuid, Option<serde_json::Value>)> =
-            batch.iter().map(|f| (f.token, f.result.clone())).collect();
+        let rows: Vec<repo::Completion> = batch
+            .iter()
+            .map(|f| (f.id, f.token, f.result.clone()))
+            .collect();
         let mut delay = Duration::from_millis(100);
         loop {
             match repo::complete(&pool, &rows).await {
@@ -368,20 +444,20 @@ async fn heartbeat(pool: PgPool, running: Running, opts: WorkerOptions, stop: Ca
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let tokens: Vec<Uuid> = running
+        let held: Vec<(JobId, Uuid)> = running
             .lock()
             .expect("running lock")
-            .keys()
-            .copied()
+            .iter()
+            .map(|(id, (token, _))| (*id, *token))
             .collect();
-        if tokens.is_empty() {
+        if held.is_empty() {
             continue;
         }
-        match as_system!(&pool, |c| repo::heartbeat(c, &tokens, opts.lease_slack)).await {
+        match as_system!(&pool, |c| repo::heartbeat(c, &held, opts.lease_slack)).await {
             Ok(lost) => {
                 let held = running.lock().expect("running lock");
-                for token in lost {
-                    if let Some(cancel) = held.get(&token) {
+                for id in lost {
+                    if let Some((_, cancel)) = held.get(&id) {
                         cancel.cancel();
                     }
                 }
