@@ -339,12 +339,49 @@ pub async fn idle(
     relay_pid: u32,
     sources: u8,
 ) -> anyhow::Result<()> {
-    let users = read_users(users_file)?;
+    let users = Arc::new(read_users(users_file)?);
     let rss_before = rss_kib(relay_pid)?;
     let held = Arc::new(Mutex::new(Vec::with_capacity(sockets)));
     let failed = Arc::new(AtomicUsize::new(0));
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    // Two halves: the second half's RSS growth is the cost of one more socket, without
+    // what the first connections warm up once (pools, caches, allocator arenas).
+    let half = sockets / 2;
+    connect_range(url, &users, 0..half, sources, &held, &failed).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_half = rss_kib(relay_pid)?;
+    let open_half = held.lock().expect("held").len();
+    connect_range(url, &users, half..sockets, sources, &held, &failed).await?;
+    let connect_secs = started.elapsed().as_secs_f64() - 3.0;
+    // Let allocator and presence writes settle.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_after = rss_kib(relay_pid)?;
+    let open_count = held.lock().expect("held").len();
+    let per_socket = (rss_after.saturating_sub(rss_before)) as f64 / open_count.max(1) as f64;
+    let marginal = (rss_after.saturating_sub(rss_half)) as f64
+        / (open_count.saturating_sub(open_half)).max(1) as f64;
+    println!(
+        "| {sockets} | {open_count} | {} | {:.0} | {:.0} | {per_socket:.2} | {marginal:.2} | {:.0} |",
+        failed.load(Ordering::Relaxed),
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        open_count as f64 / connect_secs,
+    );
+    Ok(())
+}
+
+/// Opens sockets `range` (256 at a time), each authenticated as a user from the file,
+/// from source addresses 127.0.0.2.. so the ephemeral ports of one address do not limit.
+async fn connect_range(
+    url: &str,
+    users: &Arc<Vec<(String, String)>>,
+    range: std::ops::Range<usize>,
+    sources: u8,
+    held: &Arc<Mutex<Vec<Socket>>>,
+    failed: &Arc<AtomicUsize>,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let end = range.end;
     let workers: Vec<_> = (0..256)
         .map(|_| {
             let (held, failed, next, users, url) = (
@@ -357,7 +394,7 @@ pub async fn idle(
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= sockets {
+                    if i >= end {
                         return;
                     }
                     let source =
@@ -377,18 +414,5 @@ pub async fn idle(
     for w in workers {
         w.await?;
     }
-    let connect_secs = started.elapsed().as_secs_f64();
-    // Let allocator and presence writes settle.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let rss_after = rss_kib(relay_pid)?;
-    let open_count = held.lock().expect("held").len();
-    let per_socket = (rss_after.saturating_sub(rss_before)) as f64 / open_count.max(1) as f64;
-    println!(
-        "| {sockets} | {open_count} | {} | {:.0} | {:.0} | {per_socket:.2} | {:.0} |",
-        failed.load(Ordering::Relaxed),
-        rss_before as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
-        open_count as f64 / connect_secs,
-    );
     Ok(())
 }

@@ -14,12 +14,15 @@ use crate::socket::{Close, TokenBucket, close_gracefully, next_frame, send_text}
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use futures::SinkExt;
 use mc_domain::boards::{Access, CreateTask, TransitionTask};
 use mc_domain::events::{self, CompiledFilter, EventFilter};
 use mc_domain::identity::{OrgContext, Permission};
 use mc_domain::ids::BoardId;
 use mc_domain::{Error, Result};
 use mc_web::ApiError;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -27,6 +30,9 @@ pub use crate::socket::{CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_RESTART
 
 /// How long a closing socket waits for its close frame to be written.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Frames written per socket in one go when several are waiting.
+const SEND_BATCH: usize = 32;
 
 /// Events replayed at most on resume; further behind, the client gets `board.state`.
 const MAX_REPLAY: i64 = 5000;
@@ -44,7 +50,9 @@ pub async fn upgrade(
         return crate::ConnectionSlots::refusal();
     };
     let limits = &state.config.ws;
-    ws.read_buffer_size(4 * 1024)
+    // The read buffer is allocated up front (client frames are small and it grows for a
+    // larger one); writes go out as they come.
+    ws.read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(limits.max_frame_bytes * 4)
         .max_frame_size(limits.max_frame_bytes * 4)
@@ -152,24 +160,22 @@ impl Connection {
                 .await?;
             return Ok(Close(CLOSE_AUTH, "auth required"));
         };
-        let authed = match Self::authenticate(&self.state, self.board, token, org_id).await {
-            Ok(authed) => authed,
-            Err(err @ (Error::NotFound { .. } | Error::Forbidden(_))) => {
-                self.send(protocol::auth_error(&err.public_message()))
-                    .await?;
-                return Ok(Close(CLOSE_FORBIDDEN, "forbidden"));
-            }
-            Err(err) => {
-                self.send(protocol::auth_error(&err.public_message()))
-                    .await?;
-                return Ok(Close(CLOSE_AUTH, "auth failed"));
-            }
-        };
+        let authed =
+            match Box::pin(Self::authenticate(&self.state, self.board, token, org_id)).await {
+                Ok(authed) => authed,
+                Err(err @ (Error::NotFound { .. } | Error::Forbidden(_))) => {
+                    self.send(protocol::auth_error(&err.public_message()))
+                        .await?;
+                    return Ok(Close(CLOSE_FORBIDDEN, "forbidden"));
+                }
+                Err(err) => {
+                    self.send(protocol::auth_error(&err.public_message()))
+                        .await?;
+                    return Ok(Close(CLOSE_AUTH, "auth failed"));
+                }
+            };
         // Join before reading the state, so nothing falls between the two.
-        let mut membership = self
-            .state
-            .rooms
-            .join(authed.ctx.org_id, self.board)
+        let mut membership = Box::pin(self.state.rooms.join(authed.ctx.org_id, self.board))
             .await
             .map_err(|_| Close(CLOSE_RESTART, "unavailable"))?;
         let actor = serde_json::to_value(&authed.ctx.actor).unwrap_or_default();
@@ -177,8 +183,8 @@ impl Connection {
         self.send(protocol::auth_ok(&self.board.to_string(), &actor, cursor))
             .await?;
         match last_seq {
-            Some(after) => cursor = self.resume(&authed, after, cursor).await?,
-            None => cursor = self.send_state(&authed).await?,
+            Some(after) => cursor = Box::pin(self.resume(&authed, after, cursor)).await?,
+            None => cursor = Box::pin(self.send_state(&authed)).await?,
         }
         self.live(&authed, &mut membership, cursor).await
     }
@@ -268,6 +274,9 @@ impl Connection {
         Ok(cursor)
     }
 
+    /// The connected loop. What a socket holds while idle is this future, so every
+    /// sizeable step (storage, catch-up, re-authentication) is boxed: allocated while it
+    /// runs, not reserved in every idle socket.
     async fn live(
         &mut self,
         authed: &Authed,
@@ -292,22 +301,46 @@ impl Connection {
                             Ended::Unavailable => Close(CLOSE_RESTART, "resume from your last seq"),
                         });
                     };
-                    if frame.seq <= cursor {
-                        continue;
+                    // Frames that queued up meanwhile go out in the same write: a busy
+                    // relay makes one send per socket per wake-up, not one per frame.
+                    let mut batch = vec![frame];
+                    while batch.len() < SEND_BATCH {
+                        match membership.rx.try_recv() {
+                            Ok(more) => batch.push(more),
+                            Err(_) => break,
+                        }
                     }
-                    cursor = frame.seq;
-                    tokio::select! {
-                        sent = self.send(frame.text) => sent?,
-                        () = kicked.cancelled() => return Ok(slow()),
+                    let mut gone = false;
+                    let mut fed = 0u64;
+                    for frame in batch {
+                        if frame.seq <= cursor {
+                            continue;
+                        }
+                        cursor = frame.seq;
+                        gone |= frame.effect == Effect::BoardGone;
+                        tokio::select! {
+                            sent = self.socket.feed(Message::Text(frame.text)) => sent.map_err(|_| Close(1006, "send failed"))?,
+                            () = kicked.cancelled() => return Ok(slow()),
+                        }
+                        fed += 1;
+                        if gone {
+                            break;
+                        }
                     }
-                    self.state.frames_sent.fetch_add(1, Ordering::Relaxed);
-                    if frame.effect == Effect::BoardGone {
+                    if fed > 0 {
+                        tokio::select! {
+                            sent = self.socket.flush() => sent.map_err(|_| Close(1006, "send failed"))?,
+                            () = kicked.cancelled() => return Ok(slow()),
+                        }
+                        self.state.frames_sent.fetch_add(fed, Ordering::Relaxed);
+                    }
+                    if gone {
                         return Ok(Close(1000, "board deleted"));
                     }
                 }
                 incoming = self.receive() => {
                     let Some(frame) = incoming? else { continue };
-                    cursor = self.handle(authed, frame, cursor).await?;
+                    cursor = Box::pin(self.handle(authed, frame, cursor)).await?;
                 }
                 _ = ping.tick() => {
                     if self.last_heard.elapsed() > ws.heartbeat_timeout {
@@ -319,7 +352,7 @@ impl Connection {
                         .map_err(|_| Close(1006, "send failed"))?;
                 }
                 _ = recheck.tick() => {
-                    if !Self::still_allowed(&self.state.clone(), authed).await {
+                    if !Box::pin(self.state.session_checks.still_allowed(&self.state.identity, &authed.token, authed.ctx.org_id)).await {
                         self.send(protocol::auth_error("session revoked")).await?;
                         return Ok(Close(CLOSE_AUTH, "session revoked"));
                     }
@@ -408,17 +441,57 @@ impl Connection {
         };
         self.send(frame).await
     }
+}
 
-    async fn still_allowed(state: &RelayState, authed: &Authed) -> bool {
-        let identity = &state.identity;
-        match identity.authenticate(&authed.token).await {
+/// Recent answers to "may this session still read this organization's boards", shared by
+/// the sockets of one session (a console with several tabs, one check rather than one per
+/// tab). Each socket asks every `MC_STREAM_CHECK_INTERVAL_SECONDS`; an answer is reused
+/// for half that, so a revoked session is closed within one and a half intervals.
+pub struct SessionChecks {
+    ttl: Duration,
+    answers: Mutex<HashMap<(String, mc_domain::ids::OrgId), (Instant, bool)>>,
+}
+
+/// Answers kept at most before expired ones are dropped.
+const SESSION_CHECKS_MAX: usize = 50_000;
+
+impl SessionChecks {
+    /// Checks reused for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            answers: Mutex::default(),
+        }
+    }
+
+    /// Whether the session behind `token` may still read boards in `org`.
+    pub async fn still_allowed(
+        &self,
+        identity: &mc_domain::identity::IdentityService,
+        token: &str,
+        org: mc_domain::ids::OrgId,
+    ) -> bool {
+        let key = (token.to_owned(), org);
+        if let Some((at, allowed)) = self.answers.lock().expect("session checks").get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return *allowed;
+        }
+        let allowed = match identity.authenticate(token).await {
             Ok(principal) => identity
-                .org_context(&principal, Some(authed.ctx.org_id))
+                .org_context(&principal, Some(org))
                 .await
                 .is_ok_and(|now| now.role.can(Permission::BoardsRead)),
-            // Our own outage is not a revocation.
-            Err(Error::ServiceUnavailable { .. }) => true,
+            // Our own outage is not a revocation (and is not remembered).
+            Err(Error::ServiceUnavailable { .. }) => return true,
             Err(_) => false,
+        };
+        let mut answers = self.answers.lock().expect("session checks");
+        if answers.len() >= SESSION_CHECKS_MAX {
+            let ttl = self.ttl;
+            answers.retain(|_, (at, _)| at.elapsed() < ttl);
         }
+        answers.insert(key, (Instant::now(), allowed));
+        allowed
     }
 }

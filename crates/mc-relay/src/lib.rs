@@ -59,9 +59,21 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Everything a socket handler needs.
+/// Everything a socket handler needs: a cheap handle (every socket keeps one, so it is a
+/// pointer, not the services' 1.9 KB of handles copied per socket).
 #[derive(Clone)]
-pub struct RelayState {
+pub struct RelayState(Arc<RelayServices>);
+
+impl std::ops::Deref for RelayState {
+    type Target = RelayServices;
+
+    fn deref(&self) -> &RelayServices {
+        &self.0
+    }
+}
+
+/// The services behind [`RelayState`].
+pub struct RelayServices {
     /// Connections and probes.
     pub infra: Infra,
     /// Authentication.
@@ -88,6 +100,8 @@ pub struct RelayState {
     pub chat: ChatService,
     /// Fires when the relay shuts down.
     pub shutdown: CancellationToken,
+    /// Board sockets' periodic access re-checks, shared per session.
+    pub session_checks: board_sync::SessionChecks,
 }
 
 impl RelayState {
@@ -137,7 +151,7 @@ impl RelayState {
             config.ws.check_interval,
             shutdown.clone(),
         );
-        Ok(Self {
+        Ok(Self(Arc::new(RelayServices {
             infra,
             identity,
             boards,
@@ -151,7 +165,8 @@ impl RelayState {
             tunnel,
             chat,
             shutdown,
-        })
+            session_checks: board_sync::SessionChecks::new(config.ws.check_interval / 2),
+        })))
     }
 }
 
