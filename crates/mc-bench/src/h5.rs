@@ -151,6 +151,7 @@ async fn open(url: &str, source: Option<IpAddr>, token: &str) -> anyhow::Result<
         socket.bind(SocketAddr::new(ip, 0))?;
     }
     let stream = socket.connect(target).await?;
+    stream.set_nodelay(true)?;
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())).await?;
     ws.send(Message::text(
@@ -299,6 +300,8 @@ pub async fn echo(addr: &str) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     loop {
         let (stream, _) = listener.accept().await?;
+        // Like the relay (mc_web::serve): no Nagle.
+        stream.set_nodelay(true)?;
         tokio::spawn(async move {
             let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                 return;

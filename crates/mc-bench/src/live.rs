@@ -207,7 +207,7 @@ async fn board_handshake(url: &str, token: &str) -> Option<Socket> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .ok()?;
     let auth = serde_json::json!({"type": "auth", "token": token}).to_string();

@@ -128,7 +128,12 @@ impl RelaySupervisor {
         let identity = self.identity.read().await.clone();
         let connect = tokio::time::timeout(
             Duration::from_secs(15),
-            tokio_tungstenite::connect_async(identity.relay_ws_url.as_str()),
+            // No Nagle: replies stream as many small frames that must leave at once.
+            tokio_tungstenite::connect_async_with_config(
+                identity.relay_ws_url.as_str(),
+                None,
+                true,
+            ),
         );
         let mut ws = tokio::select! {
             () = shutdown.cancelled() => return Ended::Shutdown,

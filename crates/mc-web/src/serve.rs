@@ -1,6 +1,7 @@
 //! Serving a router until shutdown, with a bounded drain.
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -15,6 +16,13 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
+    // No Nagle: WebSocket frames and SSE events are small writes that must leave at once,
+    // not wait for the peer's (delayed) acknowledgement of the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "setting TCP_NODELAY failed");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

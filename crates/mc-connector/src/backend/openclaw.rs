@@ -161,7 +161,8 @@ impl OpenClawClient {
 
     /// One connection: handshake, then frames until it drops (`Ok` only on shutdown).
     async fn session(&self, shutdown: &CancellationToken, attempt: &mut u32) -> anyhow::Result<()> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.url.as_str()).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(self.url.as_str(), None, true).await?;
         let nonce = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(frame) = ws.next().await {
                 if let Message::Text(text) = frame? {
