@@ -138,6 +138,21 @@ fn read_users(file: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// [`open`], retried like a client would when the relay answers `unavailable` (its
+/// database still busy with the previous run's backlog): up to 10 tries, 1 s apart.
+async fn open_retrying(url: &str, token: &str) -> anyhow::Result<Socket> {
+    let mut tries = 0;
+    loop {
+        match open(url, None, token).await {
+            Err(err) if tries < 9 && err.to_string().contains("unavailable") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Connects from `source` (any port) to `url`, authenticates and waits for `auth_ok`.
 async fn open(url: &str, source: Option<IpAddr>, token: &str) -> anyhow::Result<Socket> {
     let target: SocketAddr = url
@@ -192,7 +207,7 @@ pub async fn load(
     let mut senders = Vec::with_capacity(users.len());
     let mut outstanding = Vec::with_capacity(users.len());
     for (i, (token, agent)) in users.iter().enumerate() {
-        let ws = open(urls[i % urls.len()], None, token).await?;
+        let ws = open_retrying(urls[i % urls.len()], token).await?;
         let (mut write, mut read) = ws.split();
         let pending: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -1,6 +1,7 @@
 //! The job queue against real Postgres: strict priority, idempotency, transactional
 //! enqueue, leases and reclaim, retries to dead letters, panics, timeouts, unknown kinds,
-//! drain on shutdown, and exactly-once effects with two workers and one killed.
+//! drain on shutdown, and exactly-once effects with two workers and one killed, and with
+//! every database connection killed mid-run.
 
 use mc_domain::db::{begin_org, begin_system};
 use mc_domain::events::outbox as job_events;
@@ -524,6 +525,82 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
     );
     shutdown.cancel();
     survivor.await.unwrap();
+    assert_queue_matches_jobs(pool).await;
+}
+
+/// What a Postgres restart does to a worker: every connection it holds dies mid-statement
+/// or mid-transaction, repeatedly, while two workers drain. Nothing may be lost or done
+/// twice, and the workers carry on once the database answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_killed_mid_run_lose_nothing_and_complete_nothing_twice() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let admin = db.admin_pool().await;
+    sqlx::query("CREATE TABLE job_effects (job_id uuid NOT NULL, n int NOT NULL)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let total = 400;
+    let batch: Vec<NewJob> = (0..total)
+        .map(|n| Effect { n }.to_new_job().unwrap())
+        .collect();
+    let mut tx = begin_system(pool).await.unwrap();
+    jobs::enqueue_many(&mut tx, &batch).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let opts = |id: &str| WorkerOptions {
+        lease_slack: Duration::from_millis(500),
+        ..fast(id)
+    };
+    let (shutdown_a, worker_a) =
+        spawn_worker(pool, Registry::new().register::<Effect>(), opts("a"));
+    let (shutdown_b, worker_b) =
+        spawn_worker(pool, Registry::new().register::<Effect>(), opts("b"));
+    eventually(WAIT, "some progress", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM job_effects")
+            .fetch_one(&admin)
+            .await
+            .ok()?;
+        (n > 20).then_some(())
+    })
+    .await;
+    // Terminate every connection of the application role in this database, ten times
+    // over two seconds: claims, heartbeats, jobs and completion batches all lose theirs.
+    let mut killed = 0i64;
+    for _ in 0..10 {
+        killed += sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND usename = 'mc_app'",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(killed > 0, "no worker connection was terminated");
+
+    eventually(Duration::from_secs(60), "every job completed", || async {
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state <> 'completed'")
+            .fetch_one(&admin)
+            .await
+            .ok()?;
+        (open == 0).then_some(())
+    })
+    .await;
+    let (effects, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT n) FROM job_effects")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(
+        (effects, distinct),
+        (i64::from(total), i64::from(total)),
+        "lost or doubled effects"
+    );
+    shutdown_a.cancel();
+    shutdown_b.cancel();
+    worker_a.await.unwrap();
+    worker_b.await.unwrap();
     assert_queue_matches_jobs(pool).await;
 }
 
