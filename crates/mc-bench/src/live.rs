@@ -2,7 +2,8 @@
 //!
 //! Events are produced by creating tasks over REST at a steady rate; each task's title
 //! carries its index, so a receiver can compute REST-request-start → frame-received
-//! latency without parsing the whole frame.
+//! latency without parsing the whole frame; board frames are also timed from the event's
+//! own timestamp (publish → receive).
 
 use crate::stats::summarize;
 use anyhow::{Context, bail};
@@ -45,6 +46,20 @@ impl Clock {
         let sent = self.sent_at_us.get(index)?.load(Ordering::Acquire);
         Some(Duration::from_micros(self.now_us().saturating_sub(sent)))
     }
+}
+
+const TIMESTAMP: &str = "\"timestamp\":\"";
+
+/// Time from the event's own timestamp (its row's `created_at`, taken in the transaction
+/// that records it, so before the commit and the publish) to now: the publish → receive
+/// latency of the spec, with the commit included, without the REST call around it.
+/// Millisecond resolution (the frame's timestamp has milliseconds).
+fn since_event(text: &str) -> Option<Duration> {
+    let at = text.find(TIMESTAMP)? + TIMESTAMP.len();
+    let end = at + text[at..].find('"')?;
+    let stamp = chrono::DateTime::parse_from_rfc3339(&text[at..end]).ok()?;
+    let age = chrono::Utc::now().signed_duration_since(stamp);
+    Some(age.to_std().unwrap_or(Duration::ZERO))
 }
 
 /// Creates `events` tasks at `rate` per second; returns when done.
@@ -96,6 +111,8 @@ pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 struct Received {
     latencies: Vec<Duration>,
+    /// Event timestamp → received, for the frames `latencies` timed.
+    since_event: Vec<Duration>,
     closed_early: bool,
 }
 
@@ -131,6 +148,7 @@ pub async fn fanout(
             let Some(mut ws) = board_handshake(&url, &token).await else {
                 let _ = done.send(Received {
                     latencies: Vec::new(),
+                    since_event: Vec::new(),
                     closed_early: true,
                 });
                 return;
@@ -138,12 +156,14 @@ pub async fn fanout(
             drop(permit);
             ready.fetch_add(1, Ordering::AcqRel);
             let mut latencies = Vec::with_capacity(events);
+            let mut since = Vec::with_capacity(events);
             let mut closed_early = false;
             while latencies.len() < events {
                 match tokio::time::timeout(Duration::from_secs(secs + 60), ws.next()).await {
                     Ok(Some(Ok(Message::Text(text)))) => {
                         if let Some(l) = clock.latency(text.as_str()) {
                             latencies.push(l);
+                            since.extend(since_event(text.as_str()));
                         }
                     }
                     Ok(Some(Ok(_))) => {}
@@ -155,6 +175,7 @@ pub async fn fanout(
             }
             let _ = done.send(Received {
                 latencies,
+                since_event: since,
                 closed_early,
             });
             let _ = ws.close(None).await;
@@ -179,18 +200,23 @@ pub async fn fanout(
     let publish_started = Instant::now();
     publish(api, token, board, events, rate, clock.clone()).await?;
     let mut all = Vec::with_capacity(events * sockets);
+    let mut all_since = Vec::with_capacity(events * sockets);
     let mut closed = 0usize;
     while let Some(r) = done_rx.recv().await {
         closed += usize::from(r.closed_early);
         all.extend(r.latencies);
+        all_since.extend(r.since_event);
     }
     let elapsed = publish_started.elapsed().as_secs_f64();
     let expected = events * sockets;
     let delivered = all.len();
     let s = summarize(all);
+    let e = summarize(all_since);
     println!(
-        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {closed} | {per_socket_kib:.1} | {connect_secs:.1} |",
+        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {closed} | {per_socket_kib:.1} | {connect_secs:.1} |",
         delivered as f64 / elapsed,
+        e.p50,
+        e.p99,
         s.p50,
         s.p99,
         s.max,
@@ -264,6 +290,7 @@ pub async fn sse(
             let Ok(mut response) = response else {
                 let _ = done.send(Received {
                     latencies,
+                    since_event: Vec::new(),
                     closed_early: true,
                 });
                 return;
@@ -290,6 +317,7 @@ pub async fn sse(
             }
             let _ = done.send(Received {
                 latencies,
+                since_event: Vec::new(),
                 closed_early,
             });
         });
