@@ -29,8 +29,9 @@ usage: mc-bench <command> [args]
   queue-drain <database-url> <jobs> <n>   only the no-op drain, n rounds (for iterating)
   chaos-setup <database-url> <jobs>       enqueue jobs that record their effects
   chaos-worker <database-url>             run them until killed
-  chaos-check <database-url> <jobs> <kills> <timeout-s>
-                                          verify: nothing lost, nothing twice
+  chaos-check <database-url> <jobs> <fault> <timeout-s>
+                                          verify: nothing lost, nothing twice (fault:
+                                          what was done to the workers, for the row)
   chat <redis-url> <gw,gw..> <method> <n> <concurrency> <label>
                                           chat.send (or health) round trips via relays
   h5-users <api> <email> <password> <n> <out>
@@ -133,8 +134,8 @@ fn main() -> ExitCode {
             }
             ["chaos-setup", url, n] => queue::chaos_setup(url, n.parse()?).await,
             ["chaos-worker", url] => queue::chaos_worker(url).await,
-            ["chaos-check", url, n, kills, timeout] => {
-                queue::chaos_check(url, n.parse()?, kills.parse()?, timeout.parse()?).await
+            ["chaos-check", url, n, fault, timeout] => {
+                queue::chaos_check(url, n.parse()?, fault, timeout.parse()?).await
             }
             ["h5-users", api, email, password, n, out] => {
                 h5::users(api, email, password, n.parse()?, out).await

@@ -323,7 +323,7 @@ pub async fn chaos_setup(url: &str, n: i64) -> anyhow::Result<()> {
 }
 
 /// Prints the chaos outcome once every job is terminal (or fails after `timeout_s`).
-pub async fn chaos_check(url: &str, n: i64, kills: u32, timeout_s: u64) -> anyhow::Result<()> {
+pub async fn chaos_check(url: &str, n: i64, fault: &str, timeout_s: u64) -> anyhow::Result<()> {
     let pool = pool(url, 4).await?;
     wait_drained(&pool, Duration::from_secs(timeout_s)).await?;
     let completed = count(
@@ -338,7 +338,7 @@ pub async fn chaos_check(url: &str, n: i64, kills: u32, timeout_s: u64) -> anyho
     let lost = n - distinct;
     let twice = effects - distinct;
     println!(
-        "| chaos: {n} jobs, two worker processes, SIGKILL × {kills} | {completed} completed | lost {lost}, completed twice {twice} |"
+        "| chaos: {n} jobs, two worker processes, {fault} | {completed} completed | lost {lost}, completed twice {twice} |"
     );
     if lost != 0 || twice != 0 || completed != n {
         bail!("chaos run lost or duplicated work");
