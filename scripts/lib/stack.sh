@@ -151,6 +151,14 @@ mc_stop_postgres() {
   MC_STARTED_PG_DATA=""
 }
 
+# Restarts the PostgreSQL this script started, with the options it was started with.
+# mc_restart_postgres MODE   (pg_ctl's shutdown mode: immediate is a crash, fast is clean)
+mc_restart_postgres() {
+  [ -n "$MC_STARTED_PG_DATA" ] || mc_die "no PostgreSQL started by this script to restart"
+  mc_as_pg_user "$MC_PG_BIN/pg_ctl" -D "$MC_STARTED_PG_DATA" -l "$MC_STARTED_PG_DATA/../postgres.log" \
+    -m "$1" -w -t 60 restart >/dev/null
+}
+
 # Runs deploy/sql/bootstrap.sql as the superuser over the socket: roles, database, extensions.
 # mc_bootstrap_database DBNAME APP_PASSWORD
 mc_bootstrap_database() {

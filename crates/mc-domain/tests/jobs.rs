@@ -469,45 +469,49 @@ impl Job for Effect {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
-    let db = TestDb::migrated().await;
-    let pool = db.pool();
+/// `total` [`Effect`] jobs enqueued into a fresh `job_effects` table.
+async fn enqueue_effects(pool: &PgPool, total: i32) {
     sqlx::query("CREATE TABLE job_effects (job_id uuid NOT NULL, n int NOT NULL)")
         .execute(pool)
         .await
         .unwrap();
-    let total = 400;
     let batch: Vec<NewJob> = (0..total)
         .map(|n| Effect { n }.to_new_job().unwrap())
         .collect();
     let mut tx = begin_system(pool).await.unwrap();
     jobs::enqueue_many(&mut tx, &batch).await.unwrap();
     tx.commit().await.unwrap();
+}
 
-    let opts = |id: &str| WorkerOptions {
+/// An [`Effect`] worker whose leases lapse quickly once it stops renewing them.
+fn spawn_effect_worker(
+    pool: &PgPool,
+    id: &str,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let opts = WorkerOptions {
         lease_slack: Duration::from_millis(500),
         ..fast(id)
     };
-    let (_victim_shutdown, victim) =
-        spawn_worker(pool, Registry::new().register::<Effect>(), opts("victim"));
-    let (shutdown, survivor) =
-        spawn_worker(pool, Registry::new().register::<Effect>(), opts("survivor"));
-    // Kill the victim abruptly mid-run (no drain, no release): its leases must lapse.
+    spawn_worker(pool, Registry::new().register::<Effect>(), opts)
+}
+
+/// Waits until more than 20 effects are recorded (read through `reader`).
+async fn wait_for_some_effects(reader: &PgPool) {
     eventually(WAIT, "some progress", || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM job_effects")
-            .fetch_one(pool)
+            .fetch_one(reader)
             .await
             .ok()?;
         (n > 20).then_some(())
     })
     .await;
-    victim.abort();
-    let _ = victim.await;
+}
 
+/// Waits until every job is completed, then asserts each effect happened exactly once.
+async fn assert_every_effect_exactly_once(admin: &PgPool, total: i32) {
     eventually(Duration::from_secs(60), "every job completed", || async {
         let open: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state <> 'completed'")
-            .fetch_one(&db.admin_pool().await)
+            .fetch_one(admin)
             .await
             .ok()?;
         (open == 0).then_some(())
@@ -515,7 +519,7 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
     .await;
     let (effects, distinct): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(DISTINCT n) FROM job_effects")
-            .fetch_one(pool)
+            .fetch_one(admin)
             .await
             .unwrap();
     assert_eq!(
@@ -523,6 +527,23 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
         (i64::from(total), i64::from(total)),
         "lost or doubled effects"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let admin = db.admin_pool().await;
+    let total = 400;
+    enqueue_effects(pool, total).await;
+    let (_victim_shutdown, victim) = spawn_effect_worker(pool, "victim");
+    let (shutdown, survivor) = spawn_effect_worker(pool, "survivor");
+    // Kill the victim abruptly mid-run (no drain, no release): its leases must lapse.
+    wait_for_some_effects(pool).await;
+    victim.abort();
+    let _ = victim.await;
+
+    assert_every_effect_exactly_once(&admin, total).await;
     shutdown.cancel();
     survivor.await.unwrap();
     assert_queue_matches_jobs(pool).await;
@@ -530,40 +551,18 @@ async fn two_workers_one_killed_lose_nothing_and_complete_nothing_twice() {
 
 /// What a Postgres restart does to a worker: every connection it holds dies mid-statement
 /// or mid-transaction, repeatedly, while two workers drain. Nothing may be lost or done
-/// twice, and the workers carry on once the database answers again.
+/// twice, and the workers carry on once the database answers again. (`scripts/bench
+/// queue` restarts the server itself; tests share one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_killed_mid_run_lose_nothing_and_complete_nothing_twice() {
     let db = TestDb::migrated().await;
     let pool = db.pool();
     let admin = db.admin_pool().await;
-    sqlx::query("CREATE TABLE job_effects (job_id uuid NOT NULL, n int NOT NULL)")
-        .execute(pool)
-        .await
-        .unwrap();
     let total = 400;
-    let batch: Vec<NewJob> = (0..total)
-        .map(|n| Effect { n }.to_new_job().unwrap())
-        .collect();
-    let mut tx = begin_system(pool).await.unwrap();
-    jobs::enqueue_many(&mut tx, &batch).await.unwrap();
-    tx.commit().await.unwrap();
-
-    let opts = |id: &str| WorkerOptions {
-        lease_slack: Duration::from_millis(500),
-        ..fast(id)
-    };
-    let (shutdown_a, worker_a) =
-        spawn_worker(pool, Registry::new().register::<Effect>(), opts("a"));
-    let (shutdown_b, worker_b) =
-        spawn_worker(pool, Registry::new().register::<Effect>(), opts("b"));
-    eventually(WAIT, "some progress", || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM job_effects")
-            .fetch_one(&admin)
-            .await
-            .ok()?;
-        (n > 20).then_some(())
-    })
-    .await;
+    enqueue_effects(pool, total).await;
+    let (shutdown_a, worker_a) = spawn_effect_worker(pool, "a");
+    let (shutdown_b, worker_b) = spawn_effect_worker(pool, "b");
+    wait_for_some_effects(&admin).await;
     // Terminate every connection of the application role in this database, ten times
     // over two seconds: claims, heartbeats, jobs and completion batches all lose theirs.
     let mut killed = 0i64;
@@ -579,24 +578,7 @@ async fn connections_killed_mid_run_lose_nothing_and_complete_nothing_twice() {
     }
     assert!(killed > 0, "no worker connection was terminated");
 
-    eventually(Duration::from_secs(60), "every job completed", || async {
-        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state <> 'completed'")
-            .fetch_one(&admin)
-            .await
-            .ok()?;
-        (open == 0).then_some(())
-    })
-    .await;
-    let (effects, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT n) FROM job_effects")
-            .fetch_one(&admin)
-            .await
-            .unwrap();
-    assert_eq!(
-        (effects, distinct),
-        (i64::from(total), i64::from(total)),
-        "lost or doubled effects"
-    );
+    assert_every_effect_exactly_once(&admin, total).await;
     shutdown_a.cancel();
     shutdown_b.cancel();
     worker_a.await.unwrap();
