@@ -35,8 +35,8 @@ impl Clock {
         self.start.elapsed().as_micros() as u64
     }
 
-    /// Latency of event `text` (by its title index), if it is one of ours.
-    fn latency(&self, text: &str) -> Option<Duration> {
+    /// Index and latency of event `text` (by its title index), if it is one of ours.
+    fn latency(&self, text: &str) -> Option<(usize, Duration)> {
         let at = text.find(MARK)? + MARK.len();
         let digits: String = text[at..]
             .chars()
@@ -44,7 +44,10 @@ impl Clock {
             .collect();
         let index: usize = digits.parse().ok()?;
         let sent = self.sent_at_us.get(index)?.load(Ordering::Acquire);
-        Some(Duration::from_micros(self.now_us().saturating_sub(sent)))
+        Some((
+            index,
+            Duration::from_micros(self.now_us().saturating_sub(sent)),
+        ))
     }
 }
 
@@ -99,6 +102,18 @@ async fn publish(
     Ok(())
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: &str) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').context("stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
+        + fields.get(12).context("stime")?.parse::<u64>()?;
+    // USER_HZ is 100 on Linux.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
 pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -111,8 +126,8 @@ pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 struct Received {
     latencies: Vec<Duration>,
-    /// Event timestamp → received, for the frames `latencies` timed.
-    since_event: Vec<Duration>,
+    /// Event index and event timestamp → received, for the frames `latencies` timed.
+    since_event: Vec<(usize, Duration)>,
     closed_early: bool,
 }
 
@@ -158,15 +173,23 @@ pub async fn fanout(
             let mut latencies = Vec::with_capacity(events);
             let mut since = Vec::with_capacity(events);
             let mut closed_early = false;
+            // One deadline for the run rather than a timer per frame: the client side of
+            // 10,000 sockets shares the machine with the relay it measures.
+            let deadline = tokio::time::sleep(Duration::from_secs(secs + 60));
+            tokio::pin!(deadline);
             while latencies.len() < events {
-                match tokio::time::timeout(Duration::from_secs(secs + 60), ws.next()).await {
-                    Ok(Some(Ok(Message::Text(text)))) => {
-                        if let Some(l) = clock.latency(text.as_str()) {
+                let next = tokio::select! {
+                    next = ws.next() => next,
+                    () = &mut deadline => None,
+                };
+                match next {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some((index, l)) = clock.latency(text.as_str()) {
                             latencies.push(l);
-                            since.extend(since_event(text.as_str()));
+                            since.extend(since_event(text.as_str()).map(|d| (index, d)));
                         }
                     }
-                    Ok(Some(Ok(_))) => {}
+                    Some(Ok(_)) => {}
                     _ => {
                         closed_early = true;
                         break;
@@ -198,6 +221,8 @@ pub async fn fanout(
     let per_socket_kib = (rss_idle.saturating_sub(rss_before)) as f64 / sockets as f64;
 
     let publish_started = Instant::now();
+    let relay_cpu_before = cpu_time(&relay_pid.to_string())?;
+    let own_cpu_before = cpu_time("self")?;
     publish(api, token, board, events, rate, clock.clone()).await?;
     let mut all = Vec::with_capacity(events * sockets);
     let mut all_since = Vec::with_capacity(events * sockets);
@@ -210,13 +235,27 @@ pub async fn fanout(
     let elapsed = publish_started.elapsed().as_secs_f64();
     let expected = events * sockets;
     let delivered = all.len();
+    let per_delivery_us = |spent: Duration| spent.as_secs_f64() * 1e6 / delivered.max(1) as f64;
+    let relay_us = per_delivery_us(cpu_time(&relay_pid.to_string())? - relay_cpu_before);
+    let client_us = per_delivery_us(cpu_time("self")? - own_cpu_before);
     let s = summarize(all);
-    let e = summarize(all_since);
+    // Where the tail comes from: per event, when its first and its last socket got it.
+    let mut first = vec![Duration::MAX; events];
+    let mut last = vec![Duration::ZERO; events];
+    for &(index, d) in &all_since {
+        first[index] = first[index].min(d);
+        last[index] = last[index].max(d);
+    }
+    let seen = |v: Vec<Duration>| v.into_iter().filter(|d| *d != Duration::MAX).collect();
+    let (f, l) = (summarize(seen(first)), summarize(seen(last)));
+    let e = summarize(all_since.into_iter().map(|(_, d)| d).collect());
     println!(
-        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {closed} | {per_socket_kib:.1} | {connect_secs:.1} |",
+        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {closed} | {relay_us:.1} | {client_us:.1} | {per_socket_kib:.1} | {connect_secs:.1} |",
         delivered as f64 / elapsed,
         e.p50,
         e.p99,
+        f.p50,
+        l.p50,
         s.p50,
         s.p99,
         s.max,
@@ -229,9 +268,10 @@ type Socket =
 
 /// Connects, authenticates and waits for `board.state`.
 async fn board_handshake(url: &str, token: &str) -> Option<Socket> {
-    // Small buffers: the client side of 10,000 sockets shares this machine.
+    // Small buffers: the client side of 10,000 sockets shares this machine, and each read
+    // zero-fills the read buffer first (a task frame is well under 2 KiB).
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(2048)
         .write_buffer_size(0);
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
@@ -304,7 +344,7 @@ pub async fn sse(
                         buffer.push_str(&String::from_utf8_lossy(&bytes));
                         while let Some(end) = buffer.find("\n\n") {
                             let block: String = buffer.drain(..end + 2).collect();
-                            if let Some(l) = clock.latency(&block) {
+                            if let Some((_, l)) = clock.latency(&block) {
                                 latencies.push(l);
                             }
                         }

@@ -284,16 +284,19 @@ impl Connection {
         mut cursor: i64,
     ) -> Result<Close, Close> {
         let ws = self.state.config.ws.clone();
-        let mut ping = tokio::time::interval(ws.heartbeat_interval);
-        ping.tick().await;
-        let mut recheck = tokio::time::interval(ws.check_interval);
-        recheck.tick().await;
-        let kicked = membership.kicked.clone();
+        // One timer for both chores and one kick future for the whole loop, because every
+        // delivery re-polls each pending branch (10,000 times per event on a busy board).
+        let mut next_ping = Instant::now() + ws.heartbeat_interval;
+        let mut next_recheck = Instant::now() + ws.check_interval;
+        let chores = tokio::time::sleep_until(next_ping.min(next_recheck).into());
+        tokio::pin!(chores);
+        let kicked = membership.kicked.clone().cancelled_owned();
+        tokio::pin!(kicked);
         let slow = || Close(CLOSE_SLOW, "slow consumer; resume from your last seq");
         loop {
             tokio::select! {
                 biased;
-                () = kicked.cancelled() => return Ok(slow()),
+                () = &mut kicked => return Ok(slow()),
                 frame = membership.rx.recv() => {
                     let Some(frame) = frame else {
                         return Ok(match membership.ended() {
@@ -320,7 +323,7 @@ impl Connection {
                         gone |= frame.effect == Effect::BoardGone;
                         tokio::select! {
                             sent = self.socket.feed(Message::Text(frame.text)) => sent.map_err(|_| Close(1006, "send failed"))?,
-                            () = kicked.cancelled() => return Ok(slow()),
+                            () = &mut kicked => return Ok(slow()),
                         }
                         fed += 1;
                         if gone {
@@ -330,7 +333,7 @@ impl Connection {
                     if fed > 0 {
                         tokio::select! {
                             sent = self.socket.flush() => sent.map_err(|_| Close(1006, "send failed"))?,
-                            () = kicked.cancelled() => return Ok(slow()),
+                            () = &mut kicked => return Ok(slow()),
                         }
                         self.state.frames_sent.fetch_add(fed, Ordering::Relaxed);
                     }
@@ -342,20 +345,26 @@ impl Connection {
                     let Some(frame) = incoming? else { continue };
                     cursor = Box::pin(self.handle(authed, frame, cursor)).await?;
                 }
-                _ = ping.tick() => {
-                    if self.last_heard.elapsed() > ws.heartbeat_timeout {
-                        return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
+                () = &mut chores => {
+                    let now = Instant::now();
+                    if now >= next_ping {
+                        if self.last_heard.elapsed() > ws.heartbeat_timeout {
+                            return Ok(Close(CLOSE_POLICY, "heartbeat timeout"));
+                        }
+                        self.socket
+                            .send(Message::Ping(Default::default()))
+                            .await
+                            .map_err(|_| Close(1006, "send failed"))?;
+                        next_ping = now + ws.heartbeat_interval;
                     }
-                    self.socket
-                        .send(Message::Ping(Default::default()))
-                        .await
-                        .map_err(|_| Close(1006, "send failed"))?;
-                }
-                _ = recheck.tick() => {
-                    if !Box::pin(self.state.session_checks.still_allowed(&self.state.identity, &authed.token, authed.ctx.org_id)).await {
-                        self.send(protocol::auth_error("session revoked")).await?;
-                        return Ok(Close(CLOSE_AUTH, "session revoked"));
+                    if now >= next_recheck {
+                        if !Box::pin(self.state.session_checks.still_allowed(&self.state.identity, &authed.token, authed.ctx.org_id)).await {
+                            self.send(protocol::auth_error("session revoked")).await?;
+                            return Ok(Close(CLOSE_AUTH, "session revoked"));
+                        }
+                        next_recheck = now + ws.check_interval;
                     }
+                    chores.as_mut().reset(next_ping.min(next_recheck).into());
                 }
             }
         }
