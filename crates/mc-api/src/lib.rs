@@ -56,6 +56,8 @@ pub struct AppState {
     pub stream_check_interval: std::time::Duration,
     /// Browser-facing settings (relay URL for `/client-config`).
     pub web: mc_domain::config::WebConfig,
+    /// SSE frames rendered once for every stream of this process.
+    pub sse_frames: std::sync::Arc<routes::events::SseFrames>,
 }
 
 impl AppState {
@@ -105,6 +107,7 @@ impl AppState {
             shutdown,
             stream_check_interval: config.stream_check_interval,
             web: config.web.clone(),
+            sse_frames: std::sync::Arc::default(),
         })
     }
 }

@@ -128,6 +128,55 @@ async fn filters_by_board_and_type_pattern() {
     assert_eq!(bad.status, 400, "{}", bad.body);
 }
 
+/// Frames are rendered once per process for all streams, and sequence numbers are per
+/// organization: two organizations' events with the same seq must still each reach only
+/// their own streams, several streams each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_of_two_organizations_never_share_a_frame_at_the_same_seq() {
+    let api = start().await;
+    let acme = api.org_admin("acme").await;
+    let globex = api.org_admin("globex").await;
+    let acme_board = new_board(&api, &acme, "Acme board").await;
+    let globex_board = new_board(&api, &globex, "Globex board").await;
+    let open = |s: &Session| {
+        let url = api.url("/api/v1/events/stream");
+        let token = s.token.clone();
+        async move { SseStream::open(&url, Some(&token), &[]).await }
+    };
+    let mut acme_streams = vec![open(&acme).await, open(&acme).await];
+    let mut globex_streams = vec![open(&globex).await, open(&globex).await];
+    for i in 0..3 {
+        new_task(&api, &acme, &acme_board, &format!("acme {i}")).await;
+        new_task(&api, &globex, &globex_board, &format!("globex {i}")).await;
+    }
+    for (streams, org) in [(&mut acme_streams, "acme"), (&mut globex_streams, "globex")] {
+        for stream in streams.iter_mut() {
+            for i in 0..3 {
+                let message = stream.next(WAIT).await.expect("stream ended early");
+                let body = message.json();
+                assert_eq!(body["payload"]["task"]["title"], format!("{org} {i}"));
+                assert_eq!(
+                    message.id.as_deref(),
+                    Some(body["seq"].to_string().as_str())
+                );
+            }
+        }
+    }
+    // Both organizations really did use the same numbers.
+    let acme_last = api
+        .get(&acme.token, "/api/v1/events?limit=1")
+        .await
+        .expect(200);
+    let globex_last = api
+        .get(&globex.token, "/api/v1/events?limit=1")
+        .await
+        .expect(200);
+    assert_eq!(
+        acme_last.body["items"][0]["seq"],
+        globex_last.body["items"][0]["seq"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_open_streams_and_logout_revokes_them() {
     let api = start().await;

@@ -11,12 +11,15 @@ use mc_domain::Error;
 use mc_domain::events::{self, CompiledFilter, Event, EventFeed, EventFilter, FeedScope};
 use mc_domain::identity::tokens::TOKEN_EXPIRED;
 use mc_domain::identity::{OrgContext, Permission};
+use mc_domain::ids::OrgId;
 use mc_domain::pagination::{Page, PageParams};
 use mc_web::ApiError;
 use mc_web::error::ErrorBody;
 use mc_web::extract::ApiQuery;
 use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::Mutex;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa_axum::router::OpenApiRouter;
@@ -69,7 +72,7 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     ctx.authorize(Permission::EventsRead)?;
     let feed = open_feed(&s, &ctx, &headers, &params, filter).await?;
-    Ok(sse_response(s, ctx, presented, feed, |event| {
+    Ok(sse_response(s, ctx, presented, feed, "event", |event| {
         SseEvent::default()
             .id(event.seq.to_string())
             .event(event.event_type.clone())
@@ -120,13 +123,61 @@ pub fn last_event_id(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i
     }
 }
 
+/// Frames kept by [`SseFrames`]: well over what the streams of one process are apart.
+const SSE_FRAMES_KEPT: usize = 1024;
+
+/// Recently rendered SSE frames, shared by every stream of the process. The log is
+/// append-only, so one renderer always renders one event the same way, and 1,000 streams
+/// of a board serialize each event once rather than 1,000 times. Sequence numbers are
+/// per organization, so the organization is part of the key.
+#[derive(Debug, Default)]
+pub struct SseFrames {
+    kept: Mutex<KeptFrames>,
+}
+
+type FrameKey = (&'static str, OrgId, i64);
+
+#[derive(Debug, Default)]
+struct KeptFrames {
+    frames: HashMap<FrameKey, SseEvent>,
+    order: VecDeque<FrameKey>,
+}
+
+impl SseFrames {
+    /// The frame `renderer` makes of `event`, rendered now if no stream did yet.
+    fn frame(
+        &self,
+        renderer: &'static str,
+        event: &Event,
+        render: impl Fn(&Event) -> Option<SseEvent>,
+    ) -> Option<SseEvent> {
+        let key = (renderer, event.organization_id, event.seq);
+        if let Some(frame) = self.kept.lock().expect("sse frames").frames.get(&key) {
+            return Some(frame.clone());
+        }
+        let frame = render(event)?;
+        let mut kept = self.kept.lock().expect("sse frames");
+        if kept.frames.insert(key, frame.clone()).is_none() {
+            kept.order.push_back(key);
+            while kept.order.len() > SSE_FRAMES_KEPT {
+                if let Some(old) = kept.order.pop_front() {
+                    kept.frames.remove(&old);
+                }
+            }
+        }
+        Some(frame)
+    }
+}
+
 /// Runs a feed into an SSE response until the client leaves, the service shuts down, or
-/// the caller's access ends.
+/// the caller's access ends. `renderer` names `render` for the shared frame cache: two
+/// streams with the same name must render an event the same way.
 pub fn sse_response(
     state: AppState,
     ctx: OrgContext,
     presented: Presented,
     mut feed: EventFeed,
+    renderer: &'static str,
     render: impl Fn(&Event) -> Option<SseEvent> + Send + 'static,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(256);
@@ -140,7 +191,7 @@ pub fn sse_response(
                 () = tx.closed() => break,
                 next = feed.next() => match next {
                     Ok(event) => {
-                        if let Some(sse) = render(&event)
+                        if let Some(sse) = state.sse_frames.frame(renderer, &event, &render)
                             && tx.send(Ok(sse)).await.is_err()
                         {
                             break;

@@ -78,18 +78,25 @@ async fn stream(
         ..Default::default()
     };
     let feed = open_feed(&s, &ctx, &headers, &params, filter).await?;
-    Ok(sse_response(s, ctx, presented, feed, |event| {
-        let kind = if event.event_type == "suggestion.created" {
-            "suggestion.new"
-        } else {
-            "suggestion.updated"
-        };
-        SseEvent::default()
-            .id(event.seq.to_string())
-            .event(kind)
-            .json_data(json!({ "type": kind, "suggestion": event.payload["suggestion"] }))
-            .ok()
-    }))
+    Ok(sse_response(
+        s,
+        ctx,
+        presented,
+        feed,
+        "suggestion",
+        |event| {
+            let kind = if event.event_type == "suggestion.created" {
+                "suggestion.new"
+            } else {
+                "suggestion.updated"
+            };
+            SseEvent::default()
+                .id(event.seq.to_string())
+                .event(kind)
+                .json_data(json!({ "type": kind, "suggestion": event.payload["suggestion"] }))
+                .ok()
+        },
+    ))
 }
 
 /// One suggestion.

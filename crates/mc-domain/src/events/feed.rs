@@ -9,6 +9,7 @@ use crate::fanout::{Delivery, Subscription};
 use crate::ids::{BoardId, OrgId};
 use sqlx::PgPool;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
 /// What the feed listens to.
@@ -30,7 +31,7 @@ pub struct EventFeed {
     filter: CompiledFilter,
     sub: Subscription<Event>,
     last_seq: i64,
-    pending: VecDeque<Event>,
+    pending: VecDeque<Arc<Event>>,
 }
 
 impl std::fmt::Debug for EventFeed {
@@ -106,7 +107,7 @@ impl EventFeed {
             .await?;
             let full = rows.len() as i64 == BACKFILL_PAGE;
             let reached = rows.last().map(|e| e.seq);
-            self.pending.extend(rows);
+            self.pending.extend(rows.into_iter().map(Arc::new));
             match reached {
                 Some(seq) if full => self.last_seq = seq,
                 _ => self.last_seq = end,
@@ -115,8 +116,9 @@ impl EventFeed {
         Ok(())
     }
 
-    /// The next matching event, waiting for one if needed.
-    pub async fn next(&mut self) -> Result<Event> {
+    /// The next matching event, waiting for one if needed. Shared, not copied: every
+    /// listener of this process gets the same decoded event.
+    pub async fn next(&mut self) -> Result<Arc<Event>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Ok(event);
@@ -135,7 +137,7 @@ impl EventFeed {
                     }
                     self.last_seq = event.seq;
                     if self.filter.matches(&event) {
-                        return Ok((*event).clone());
+                        return Ok(event);
                     }
                 }
                 Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => self.catch_up().await?,
