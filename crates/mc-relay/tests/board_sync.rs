@@ -538,6 +538,32 @@ async fn logout_closes_the_socket_with_4001() {
     assert_eq!(frames.last().unwrap()["reason"], "session revoked");
 }
 
+/// One timer drives the server's ping and the access re-check (every second in tests): a
+/// socket whose client reads, and so answers the pings, outlives several of both and still
+/// gets changes; one that never answers is closed with 4008 once the heartbeat timeout
+/// has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_keep_a_reading_socket_open_and_a_silent_one_is_closed_with_4008() {
+    let stack = Stack::start().await;
+    let relay = stack
+        .relay_with(|c| {
+            c.ws.heartbeat_interval = Duration::from_secs(1);
+            c.ws.heartbeat_timeout = Duration::from_secs(3);
+        })
+        .await;
+    let (mut reading, _) = stack.open(&relay, &stack.admin.token).await;
+    let (mut silent, _) = stack.open(&relay, &stack.admin.token).await;
+    let quiet = tokio::time::timeout(Duration::from_secs(5), reading.next_event(WAIT)).await;
+    assert!(quiet.is_err(), "the reading socket got {quiet:?}");
+
+    let (code, _) = silent.expect_close(WAIT).await;
+    assert_eq!(code, 4008);
+
+    let task = stack.rest_task("after the pings").await;
+    let frame = reading.next_of_type("task.created", WAIT).await;
+    assert_eq!(frame["task"]["id"], task["id"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_suggestion_for_the_board_arrives_as_suggestion_new() {
     let stack = Stack::start().await;

@@ -123,7 +123,9 @@ pub fn last_event_id(headers: &HeaderMap, query: Option<i64>) -> Result<Option<i
     }
 }
 
-/// Frames kept by [`SseFrames`]: well over what the streams of one process are apart.
+/// Frames kept by [`SseFrames`]. In `scripts/bench boards` (1,000 streams, 100 events/s,
+/// p99 7.6 s behind) the streams are up to about 760 events apart; a stream further behind
+/// renders its own frames again, which costs time, not correctness.
 const SSE_FRAMES_KEPT: usize = 1024;
 
 /// Recently rendered SSE frames, shared by every stream of the process. The log is
