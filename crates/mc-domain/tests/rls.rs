@@ -185,3 +185,50 @@ async fn every_table_with_an_organization_column_has_forced_rls() {
         );
     }
 }
+
+/// Tables read in pages through a parent's index (no organization_id in it) read the
+/// organization once per statement: inlined, `app_current_org()` is evaluated for every
+/// fetched row (migrations/0014_rls_org_once_per_page.sql).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_tables_read_the_organization_once_per_statement() {
+    let db = TestDb::migrated().await;
+    for table in [
+        "h5_chat_messages",
+        "h5_chat_sessions",
+        "h5_user_agent_assignments",
+        "task_comments",
+        "task_dependencies",
+        "task_tags",
+        "approval_tasks",
+        "agent_suggestions",
+        "gateway_connections",
+        "gateway_metrics",
+        "rule_firings",
+    ] {
+        let quals: Vec<String> = sqlx::query_scalar(
+            "SELECT qual FROM pg_policies WHERE schemaname = 'public' AND tablename = $1",
+        )
+        .bind(table)
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(quals.len(), 1, "{table}: {quals:?}");
+        assert!(
+            quals[0].contains("( SELECT app_current_org()"),
+            "{table}: USING ({}) evaluates app_current_org() per row",
+            quals[0]
+        );
+    }
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (COSTS OFF) SELECT seq FROM h5_chat_messages
+         WHERE session_id = gen_random_uuid() AND seq > 0 ORDER BY seq LIMIT 50",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("organization_id = (InitPlan 1)")),
+        "each row compares against the InitPlan's result: {plan:?}"
+    );
+}
