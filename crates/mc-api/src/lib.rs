@@ -16,7 +16,7 @@ use mc_domain::agents::AgentService;
 use mc_domain::boards::BoardService;
 use mc_domain::chat::{ChatHub, ChatService};
 use mc_domain::config::{ApiConfig, ChatConfig, ServiceConfig};
-use mc_domain::events::{EventBus, RedisEventBus};
+use mc_domain::events::{EventBus, RedisEventBus, SharedFeeds};
 use mc_domain::gateways::GatewayService;
 use mc_domain::gateways::router::GatewayRouter;
 use mc_domain::identity::IdentityService;
@@ -58,7 +58,13 @@ pub struct AppState {
     pub web: mc_domain::config::WebConfig,
     /// SSE frames rendered once for every stream of this process.
     pub sse_frames: std::sync::Arc<routes::events::SseFrames>,
+    /// One event feed per organization (or board) for every stream of this process.
+    pub feeds: SharedFeeds,
 }
+
+/// Events a shared feed keeps for a listener that is behind; one further behind replays
+/// from the log (slower, never lossy).
+const SHARED_FEED_CAPACITY: usize = 1024;
 
 impl AppState {
     /// Builds the state over connected infrastructure.
@@ -79,6 +85,13 @@ impl AppState {
         let gateways =
             GatewayService::new(infra.pool.clone(), bus.clone(), config.gateways.clone());
         let agents = AgentService::new(infra.pool.clone(), bus.clone());
+        let feeds = SharedFeeds::new(
+            infra.pool.clone(),
+            bus.clone(),
+            SHARED_FEED_CAPACITY,
+            config.stream_check_interval,
+            shutdown.clone(),
+        );
         let proactivity = ProactivityService::new(infra.pool.clone(), bus, config.proactivity);
         let gateway_router = GatewayRouter::start(
             Some(infra.redis.clone()),
@@ -108,6 +121,7 @@ impl AppState {
             stream_check_interval: config.stream_check_interval,
             web: config.web.clone(),
             sse_frames: std::sync::Arc::default(),
+            feeds,
         })
     }
 }

@@ -5,7 +5,7 @@
 use mc_domain::db::begin_org;
 use mc_domain::events::{
     self, CompiledFilter, EventBus, EventFeed, EventFilter, FeedScope, MemoryEventBus, NewEvent,
-    RedisEventBus,
+    RedisEventBus, SharedFeeds, SharedListener,
 };
 use mc_domain::identity::Actor;
 use mc_domain::ids::OrgId;
@@ -14,6 +14,7 @@ use mc_testkit::{TestDb, redis_config};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -173,4 +174,135 @@ async fn replay_honours_the_resume_point_and_rejects_one_from_the_future() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid_request");
+}
+
+async fn next_shared(listener: &mut SharedListener) -> i64 {
+    tokio::time::timeout(WAIT, listener.next())
+        .await
+        .expect("listener stalled")
+        .expect("listener failed")
+        .seq
+}
+
+fn shared_feeds(pool: &PgPool, bus: Arc<dyn EventBus>, capacity: usize) -> SharedFeeds {
+    SharedFeeds::new(
+        pool.clone(),
+        bus,
+        capacity,
+        Duration::from_millis(200),
+        CancellationToken::new(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_share_one_feed_and_each_gets_its_own_filter_and_start() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool().clone();
+    let org = org(&pool).await;
+    let bus: Arc<dyn EventBus> = Arc::new(RedisEventBus::new(
+        RedisHandle::new(&redis_config()).unwrap(),
+    ));
+    let feeds = shared_feeds(&pool, bus.clone(), 1024);
+    for n in 0..3 {
+        write(&pool, org, n, Some(bus.as_ref())).await;
+    }
+    let mut live = feeds
+        .listen(org, FeedScope::Org, all(), None)
+        .await
+        .unwrap();
+    let mut resumed = feeds
+        .listen(org, FeedScope::Org, all(), Some(1))
+        .await
+        .unwrap();
+    let none = CompiledFilter::new(EventFilter {
+        event_type: Some("other.*".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut filtered = feeds.listen(org, FeedScope::Org, none, None).await.unwrap();
+    assert_eq!(feeds.open_feeds().await, 1, "one feed for the organization");
+
+    // Concurrent writers publish out of order; every listener still gets each seq once,
+    // in order, and the resumed one first gets 2 and 3 from the log.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (pool, bus) = (pool.clone(), bus.clone());
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    write(&pool, org, w * 100 + i, Some(bus.as_ref())).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut got_live = Vec::new();
+    for _ in 0..40 {
+        got_live.push(next_shared(&mut live).await);
+    }
+    assert_eq!(got_live, (4..=43).collect::<Vec<i64>>());
+    let mut got_resumed = Vec::new();
+    for _ in 0..42 {
+        got_resumed.push(next_shared(&mut resumed).await);
+    }
+    assert_eq!(got_resumed, (2..=43).collect::<Vec<i64>>());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), filtered.next())
+            .await
+            .is_err(),
+        "a filter that matches nothing delivers nothing"
+    );
+    assert_eq!(filtered.last_seq(), 43, "but it kept up");
+
+    let err = feeds
+        .listen(org, FeedScope::Org, all(), Some(99))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("last_event_id"), "{err}");
+
+    // Once nobody listens, the feed closes (at its next event or tail check).
+    drop((live, resumed, filtered));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while feeds.open_feeds().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_left_behind_catches_up_from_the_log_and_a_lost_publish_is_found() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool().clone();
+    let org = org(&pool).await;
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryEventBus::new());
+    // Room for 4 events: a listener that reads nothing while 30 arrive lags the feed.
+    let feeds = shared_feeds(&pool, bus.clone(), 4);
+    let mut slow = feeds
+        .listen(org, FeedScope::Org, all(), None)
+        .await
+        .unwrap();
+    let mut keeping_up = feeds
+        .listen(org, FeedScope::Org, all(), None)
+        .await
+        .unwrap();
+    let mut kept = Vec::new();
+    for n in 0..30 {
+        write(&pool, org, n, Some(bus.as_ref())).await;
+        kept.push(next_shared(&mut keeping_up).await);
+    }
+    assert_eq!(kept, (1..=30).collect::<Vec<i64>>());
+    let mut caught_up = Vec::new();
+    for _ in 0..30 {
+        caught_up.push(next_shared(&mut slow).await);
+    }
+    assert_eq!(caught_up, (1..=30).collect::<Vec<i64>>());
+
+    // A write whose publish never happens reaches both through the feed's tail check.
+    write(&pool, org, 99, None).await;
+    assert_eq!(next_shared(&mut slow).await, 31);
+    assert_eq!(next_shared(&mut keeping_up).await, 31);
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use mc_domain::Error;
-use mc_domain::events::{self, CompiledFilter, Event, EventFeed, EventFilter, FeedScope};
+use mc_domain::events::{self, CompiledFilter, Event, EventFilter, FeedScope, SharedListener};
 use mc_domain::identity::tokens::TOKEN_EXPIRED;
 use mc_domain::identity::{OrgContext, Permission};
 use mc_domain::ids::OrgId;
@@ -81,27 +81,19 @@ async fn stream(
     }))
 }
 
-/// Opens the organization's (or, with `board_id`, the board's) feed for a stream,
-/// resuming after `Last-Event-ID` when the client sent one.
+/// Listens to the organization's (or, with `board_id`, the board's) shared feed for a
+/// stream, resuming after `Last-Event-ID` when the client sent one.
 pub async fn open_feed(
     s: &AppState,
     ctx: &OrgContext,
     headers: &HeaderMap,
     params: &StreamParams,
     filter: EventFilter,
-) -> Result<EventFeed, ApiError> {
+) -> Result<SharedListener, ApiError> {
     let after = last_event_id(headers, params.last_event_id)?;
     let scope = filter.board_id.map_or(FeedScope::Org, FeedScope::Board);
     let filter = CompiledFilter::new(filter)?;
-    Ok(EventFeed::open(
-        s.infra.pool.clone(),
-        s.boards.bus().as_ref(),
-        ctx.org_id,
-        scope,
-        filter,
-        after,
-    )
-    .await?)
+    Ok(s.feeds.listen(ctx.org_id, scope, filter, after).await?)
 }
 
 /// Reads `Last-Event-ID` (header wins over the query parameter).
@@ -178,7 +170,7 @@ pub fn sse_response(
     state: AppState,
     ctx: OrgContext,
     presented: Presented,
-    mut feed: EventFeed,
+    mut feed: SharedListener,
     renderer: &'static str,
     render: impl Fn(&Event) -> Option<SseEvent> + Send + 'static,
 ) -> Response {
@@ -213,9 +205,6 @@ pub fn sse_response(
                     if let Some(name) = ended {
                         let _ = tx.send(Ok(SseEvent::default().event(name).data("{}"))).await;
                         break;
-                    }
-                    if let Err(err) = feed.catch_up().await {
-                        tracing::warn!(error = %err, "event stream catch-up failed");
                     }
                 }
             }

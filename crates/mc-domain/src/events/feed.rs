@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
 /// What the feed listens to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeedScope {
     /// Every event of the organization.
     Org,
@@ -95,24 +95,15 @@ impl EventFeed {
 
     /// Loads every matching event with `last_seq < seq <= end`.
     async fn catch_up_to(&mut self, end: i64) -> Result<()> {
-        while self.last_seq < end {
-            let rows = replay(
-                &self.pool,
-                self.org,
-                &self.filter,
-                self.last_seq,
-                Some(end),
-                BACKFILL_PAGE,
-            )
-            .await?;
-            let full = rows.len() as i64 == BACKFILL_PAGE;
-            let reached = rows.last().map(|e| e.seq);
-            self.pending.extend(rows.into_iter().map(Arc::new));
-            match reached {
-                Some(seq) if full => self.last_seq = seq,
-                _ => self.last_seq = end,
-            }
-        }
+        self.last_seq = backfill(
+            &self.pool,
+            self.org,
+            &self.filter,
+            self.last_seq,
+            end,
+            &mut self.pending,
+        )
+        .await?;
         Ok(())
     }
 
@@ -147,4 +138,30 @@ impl EventFeed {
             }
         }
     }
+}
+
+/// Appends to `pending` every event matching `filter` with `after < seq <= end`, oldest
+/// first, and returns `end` (the new position).
+pub(super) async fn backfill(
+    pool: &PgPool,
+    org: OrgId,
+    filter: &CompiledFilter,
+    mut after: i64,
+    end: i64,
+    pending: &mut VecDeque<Arc<Event>>,
+) -> Result<i64> {
+    if after < end {
+        metrics::counter!("mc_event_backfills_total").increment(1);
+    }
+    while after < end {
+        let rows = replay(pool, org, filter, after, Some(end), BACKFILL_PAGE).await?;
+        let full = rows.len() as i64 == BACKFILL_PAGE;
+        let reached = rows.last().map(|e| e.seq);
+        pending.extend(rows.into_iter().map(Arc::new));
+        match reached {
+            Some(seq) if full => after = seq,
+            _ => after = end,
+        }
+    }
+    Ok(after.max(end))
 }

@@ -5,9 +5,11 @@
 pub mod bus;
 pub mod feed;
 pub mod outbox;
+pub mod shared;
 
 pub use bus::{EventBus, MemoryEventBus, RedisEventBus};
 pub use feed::{EventFeed, FeedScope};
+pub use shared::{SharedFeeds, SharedListener};
 
 use crate::error::{Error, Result};
 use crate::identity::context::{Actor, ActorKind, OrgContext};
