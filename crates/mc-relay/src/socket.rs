@@ -20,16 +20,21 @@ pub const CLOSE_RESTART: u16 = 1012;
 /// Why a socket ends: close code and reason.
 pub(crate) struct Close(pub u16, pub &'static str);
 
+/// How long a peer has to answer our close frame before the TCP connection is dropped.
+/// Dropping it while the peer still has data in flight makes our kernel answer with a
+/// reset, which can discard the close frame the peer has not read yet; a peer slow to
+/// read (a phone waking up, a busy test) gets this long to see why it was closed.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(5);
+
 /// Sends `close` and finishes the closing handshake. A stalled peer gets `grace` to drain
-/// what is queued; then up to 2 s for its reply, since dropping the TCP connection while
-/// the reply is in flight can reset it before the peer has read our close frame.
+/// what is queued; then up to [`CLOSE_REPLY_WAIT`] for its reply.
 pub(crate) async fn close_gracefully(socket: &mut WebSocket, close: Close, grace: Duration) {
     let frame = Message::Close(Some(CloseFrame {
         code: close.0,
         reason: Utf8Bytes::from_static(close.1),
     }));
     if let Ok(Ok(())) = tokio::time::timeout(grace, socket.send(frame)).await {
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
             while let Some(Ok(message)) = socket.recv().await {
                 if matches!(message, Message::Close(_)) {
                     break;
