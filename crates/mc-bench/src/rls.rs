@@ -205,19 +205,16 @@ pub async fn run(url: &str) -> anyhow::Result<()> {
     // (2) Client-observed: single prepared statements over the wire, on the production
     // table against the plain copy. Rounds alternate between the tables; the median round
     // of each is reported, so a burst of noise on this shared machine does not decide it.
-    let lookup_samples: Vec<(OrgId, Vec<Uuid>)> = samples
-        .iter()
-        .map(|(org, ids, _)| (*org, ids.clone()))
-        .collect();
     let lookup = client_rounds(
         &pool,
-        &lookup_samples,
+        &samples,
         20,
         1000,
         "SELECT name FROM {table} WHERE id = $1",
+        Bind::PrimaryKey,
     )
     .await?;
-    let list = client_rounds(&pool, &lookup_samples, 20, 500, LIST_OVER_WIRE).await?;
+    let list = client_rounds(&pool, &samples, 20, 500, LIST_OVER_WIRE, Bind::Org).await?;
 
     // Clean up what the benchmark created.
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -297,29 +294,40 @@ pub async fn run(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a client statement's `$1` is.
+#[derive(Clone, Copy)]
+enum Bind {
+    /// One of the round's organization's sample primary keys, in turn.
+    PrimaryKey,
+    /// The round's organization.
+    Org,
+}
+
 /// Median µs of one execution of `sql` on the protected table (first) and on the
 /// unprotected copy (second). The two alternate statement by statement (the order flipping
 /// each time) inside `rounds` transactions of `per_round` pairs, so the noise of this
-/// shared machine falls on both alike. `$1` is a primary key of the round's organization
-/// for lookups, the organization itself for lists.
+/// shared machine falls on both alike.
 async fn client_rounds(
     pool: &sqlx::PgPool,
-    samples: &[(OrgId, Vec<Uuid>)],
+    samples: &[(OrgId, Vec<Uuid>, Vec<Uuid>)],
     rounds: usize,
     per_round: usize,
     sql: &str,
+    bind: Bind,
 ) -> anyhow::Result<(f64, f64)> {
-    let by_org = sql.contains("organization_id = $1");
     let statements = [
         sql.replace("{table}", "boards"),
         sql.replace("{table}", PLAIN),
     ];
     let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 0..rounds {
-        let (org, ids) = &samples[round % samples.len()];
+        let (org, ids, _) = &samples[round % samples.len()];
         let mut tx = begin_org(pool, *org).await?;
         for i in 0..per_round {
-            let param = if by_org { org.0 } else { ids[i % ids.len()] };
+            let param = match bind {
+                Bind::PrimaryKey => ids[i % ids.len()],
+                Bind::Org => org.0,
+            };
             let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
             for slot in order {
                 let started = Instant::now();

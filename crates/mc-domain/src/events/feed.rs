@@ -26,19 +26,14 @@ const BACKFILL_PAGE: i64 = 1000;
 
 /// See the module documentation.
 pub struct EventFeed {
-    pool: PgPool,
-    org: OrgId,
-    filter: CompiledFilter,
+    cursor: LogCursor,
     sub: Subscription<Event>,
-    last_seq: i64,
-    pending: VecDeque<Arc<Event>>,
 }
 
 impl std::fmt::Debug for EventFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventFeed")
-            .field("org", &self.org)
-            .field("last_seq", &self.last_seq)
+            .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
 }
@@ -69,12 +64,8 @@ impl EventFeed {
             ));
         }
         let mut feed = Self {
-            pool,
-            org,
-            filter,
+            cursor: LogCursor::new(pool, org, filter, after.unwrap_or(latest).max(0)),
             sub,
-            last_seq: after.unwrap_or(latest).max(0),
-            pending: VecDeque::new(),
         };
         if after.is_some() {
             feed.catch_up().await?;
@@ -84,50 +75,35 @@ impl EventFeed {
 
     /// The sequence number everything up to which has been seen.
     pub fn last_seq(&self) -> i64 {
-        self.last_seq
+        self.cursor.last_seq
     }
 
     /// Loads from the log every matching event after `last_seq`, up to the current end.
     pub async fn catch_up(&mut self) -> Result<()> {
-        let end = latest_seq(&self.pool, self.org).await?;
-        self.catch_up_to(end).await
-    }
-
-    /// Loads every matching event with `last_seq < seq <= end`.
-    async fn catch_up_to(&mut self, end: i64) -> Result<()> {
-        self.last_seq = backfill(
-            &self.pool,
-            self.org,
-            &self.filter,
-            self.last_seq,
-            end,
-            &mut self.pending,
-        )
-        .await?;
-        Ok(())
+        let end = latest_seq(&self.cursor.pool, self.cursor.org).await?;
+        self.cursor.load_to(end).await
     }
 
     /// The next matching event, waiting for one if needed. Shared, not copied: every
     /// listener of this process gets the same decoded event.
     pub async fn next(&mut self) -> Result<Arc<Event>> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
+            if let Some(event) = self.cursor.pending.pop_front() {
                 return Ok(event);
             }
             match self.sub.rx.recv().await {
                 Ok(Delivery::Item(event)) => {
-                    if event.organization_id != self.org || event.seq <= self.last_seq {
+                    if event.organization_id != self.cursor.org {
                         continue;
                     }
-                    if event.seq > self.last_seq + 1 {
+                    if event.seq > self.cursor.last_seq + 1 {
                         // Either something was lost or (on a board channel) the numbers
                         // in between belong to other boards: the log decides, up to and
                         // including this event.
-                        self.catch_up_to(event.seq).await?;
+                        self.cursor.load_to(event.seq).await?;
                         continue;
                     }
-                    self.last_seq = event.seq;
-                    if self.filter.matches(&event) {
+                    if self.cursor.take_live(&event) {
                         return Ok(event);
                     }
                 }
@@ -140,28 +116,74 @@ impl EventFeed {
     }
 }
 
-/// Appends to `pending` every event matching `filter` with `after < seq <= end`, oldest
-/// first, and returns `end` (the new position).
-pub(super) async fn backfill(
-    pool: &PgPool,
-    org: OrgId,
-    filter: &CompiledFilter,
-    mut after: i64,
-    end: i64,
-    pending: &mut VecDeque<Arc<Event>>,
-) -> Result<i64> {
-    if after < end {
-        metrics::counter!("mc_event_backfills_total").increment(1);
+/// A reader's place in one organization's log: the filter it reads with, how far it has
+/// seen, and what it loaded from the log but has not handed out yet. [`EventFeed`] and
+/// the shared feeds' listeners each keep one.
+pub(super) struct LogCursor {
+    pub(super) pool: PgPool,
+    pub(super) org: OrgId,
+    pub(super) filter: CompiledFilter,
+    /// Every event up to here has been seen (handed out or filtered away).
+    pub(super) last_seq: i64,
+    /// Loaded from the log, in seq order, to be handed out before anything live.
+    pub(super) pending: VecDeque<Arc<Event>>,
+}
+
+impl std::fmt::Debug for LogCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogCursor")
+            .field("org", &self.org)
+            .field("last_seq", &self.last_seq)
+            .finish_non_exhaustive()
     }
-    while after < end {
-        let rows = replay(pool, org, filter, after, Some(end), BACKFILL_PAGE).await?;
-        let full = rows.len() as i64 == BACKFILL_PAGE;
-        let reached = rows.last().map(|e| e.seq);
-        pending.extend(rows.into_iter().map(Arc::new));
-        match reached {
-            Some(seq) if full => after = seq,
-            _ => after = end,
+}
+
+impl LogCursor {
+    pub(super) fn new(pool: PgPool, org: OrgId, filter: CompiledFilter, last_seq: i64) -> Self {
+        Self {
+            pool,
+            org,
+            filter,
+            last_seq,
+            pending: VecDeque::new(),
         }
     }
-    Ok(after.max(end))
+
+    /// A live event in seq order: moves past it and says whether it matches. One already
+    /// seen (a duplicate, or replayed from the log) is skipped.
+    pub(super) fn take_live(&mut self, event: &Event) -> bool {
+        if event.seq <= self.last_seq {
+            return false;
+        }
+        self.last_seq = event.seq;
+        self.filter.matches(event)
+    }
+
+    /// Loads every matching event with `last_seq < seq <= end` into `pending`, oldest
+    /// first, and moves to `end`.
+    pub(super) async fn load_to(&mut self, end: i64) -> Result<()> {
+        if self.last_seq >= end {
+            return Ok(());
+        }
+        metrics::counter!("mc_event_backfills_total").increment(1);
+        while self.last_seq < end {
+            let rows = replay(
+                &self.pool,
+                self.org,
+                &self.filter,
+                self.last_seq,
+                Some(end),
+                BACKFILL_PAGE,
+            )
+            .await?;
+            let full = rows.len() as i64 == BACKFILL_PAGE;
+            let reached = rows.last().map(|e| e.seq);
+            self.pending.extend(rows.into_iter().map(Arc::new));
+            match reached {
+                Some(seq) if full => self.last_seq = seq,
+                _ => self.last_seq = end,
+            }
+        }
+        Ok(())
+    }
 }

@@ -7,12 +7,12 @@
 //! still applies its own filter, starts from its own `Last-Event-ID` (replayed from the
 //! log up to where the shared feed stands) and recovers from the log if it falls behind.
 
-use super::feed::backfill;
+use super::feed::LogCursor;
 use super::{CompiledFilter, Event, EventBus, EventFeed, EventFilter, FeedScope, latest_seq};
 use crate::error::{Error, Result};
 use crate::ids::OrgId;
 use sqlx::PgPool;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -109,13 +109,9 @@ impl SharedFeeds {
             (shared, rx, position)
         };
         let mut listener = SharedListener {
-            pool: self.inner.pool.clone(),
-            org,
-            filter,
+            cursor: LogCursor::new(self.inner.pool.clone(), org, filter, position),
             shared,
             rx,
-            last_seq: position,
-            pending: VecDeque::new(),
         };
         if let Some(after) = after {
             if after > position {
@@ -128,10 +124,10 @@ impl SharedFeeds {
                         format!("is ahead of this organization's log (latest is {latest})"),
                     ));
                 }
-                listener.last_seq = after;
+                listener.cursor.last_seq = after;
             } else {
-                listener.last_seq = after.max(0);
-                listener.replay_to(position).await?;
+                listener.cursor.last_seq = after.max(0);
+                listener.cursor.load_to(position).await?;
             }
         }
         Ok(listener)
@@ -260,20 +256,15 @@ async fn close_if_unheard(shared: &Arc<Shared>, feeds: &std::sync::Weak<Inner>) 
 
 /// One listener of a shared feed: its own filter and position.
 pub struct SharedListener {
-    pool: PgPool,
-    org: OrgId,
-    filter: CompiledFilter,
+    cursor: LogCursor,
     shared: Arc<Shared>,
     rx: broadcast::Receiver<Arc<Event>>,
-    last_seq: i64,
-    pending: VecDeque<Arc<Event>>,
 }
 
 impl std::fmt::Debug for SharedListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedListener")
-            .field("org", &self.org)
-            .field("last_seq", &self.last_seq)
+            .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
 }
@@ -281,22 +272,18 @@ impl std::fmt::Debug for SharedListener {
 impl SharedListener {
     /// The sequence number everything up to which has been seen.
     pub fn last_seq(&self) -> i64 {
-        self.last_seq
+        self.cursor.last_seq
     }
 
     /// The next matching event, in seq order, waiting for one if needed.
     pub async fn next(&mut self) -> Result<Arc<Event>> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
+            if let Some(event) = self.cursor.pending.pop_front() {
                 return Ok(event);
             }
             match self.rx.recv().await {
                 Ok(event) => {
-                    if event.seq <= self.last_seq {
-                        continue;
-                    }
-                    self.last_seq = event.seq;
-                    if self.filter.matches(&event) {
+                    if self.cursor.take_live(&event) {
                         return Ok(event);
                     }
                 }
@@ -306,26 +293,12 @@ impl SharedListener {
                     metrics::counter!("mc_event_listener_lagged_total").increment(1);
                     let (rx, position) = self.shared.subscribe()?;
                     self.rx = rx;
-                    self.replay_to(position).await?;
+                    self.cursor.load_to(position).await?;
                 }
                 Err(RecvError::Closed) => {
                     return Err(Error::unavailable("event feed closed"));
                 }
             }
         }
-    }
-
-    /// Loads every matching event with `last_seq < seq <= end` from the log.
-    async fn replay_to(&mut self, end: i64) -> Result<()> {
-        self.last_seq = backfill(
-            &self.pool,
-            self.org,
-            &self.filter,
-            self.last_seq,
-            end,
-            &mut self.pending,
-        )
-        .await?;
-        Ok(())
     }
 }
