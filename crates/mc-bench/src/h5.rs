@@ -8,7 +8,6 @@ use crate::stats::summarize;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -201,15 +200,17 @@ pub async fn load(
 ) -> anyhow::Result<()> {
     let urls: Vec<&str> = urls.split(',').collect();
     let users = read_users(users_file)?;
-    let samples = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    // (when sent, round trip): the timeline on stderr shows when a tail happens.
+    let samples = Arc::new(Mutex::new(Vec::<(Instant, Duration)>::new()));
     // Error frames by code: a run that fails says how.
     let errors: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
+    let stages: Arc<Mutex<Vec<(Instant, Stage, Duration)>>> = Arc::default();
     let mut senders = Vec::with_capacity(users.len());
     let mut outstanding = Vec::with_capacity(users.len());
     for (i, (token, agent)) in users.iter().enumerate() {
         let ws = open_retrying(urls[i % urls.len()], token).await?;
         let (mut write, mut read) = ws.split();
-        let pending: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
+        let pending: Arc<Mutex<Sent>> = Arc::default();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
             while let Some(text) = rx.recv().await {
@@ -219,7 +220,12 @@ pub async fn load(
             }
         });
         let (reader_pending, samples, errors) = (pending.clone(), samples.clone(), errors.clone());
+        let stages = stages.clone();
         tokio::spawn(async move {
+            // The k-th stored user message, the k-th run and the k-th final reply are the
+            // k-th message sent: a session keeps its order.
+            // Runs by id: the simulated gateway may interleave two runs' deltas.
+            let (mut stored, mut runs) = (0usize, std::collections::HashSet::<String>::new());
             while let Some(Ok(message)) = read.next().await {
                 let Message::Text(text) = message else {
                     continue;
@@ -230,22 +236,44 @@ pub async fn load(
                     *errors.lock().expect("errors").entry(code).or_default() += 1;
                     continue;
                 }
-                // Only the agent's stored reply ends a round trip (not the user's own
-                // message coming back, nor deltas); cheap checks first, this client shares
-                // the machine.
                 let text = text.as_str();
-                if !text.contains("\"role\":\"agent\"") || text.contains("\"chat.delta\"") {
-                    continue;
-                }
                 let Ok(frame) = serde_json::from_str::<Value>(text) else {
                     continue;
                 };
-                if frame["type"] != "chat" {
+                let payload = &frame["payload"];
+                let stage = match (frame["type"].as_str(), payload["role"].as_str()) {
+                    (Some("chat"), Some("user")) => {
+                        stored += 1;
+                        Some((Stage::Stored, stored - 1))
+                    }
+                    (Some("chat.delta"), _) => {
+                        let run = payload["run_id"].as_str().unwrap_or_default();
+                        runs.insert(run.to_owned())
+                            .then(|| (Stage::FirstDelta, runs.len() - 1))
+                    }
+                    _ => None,
+                };
+                if let Some((stage, k)) = stage {
+                    let sent = reader_pending.lock().expect("pending").sent_at(k);
+                    if let Some(sent) = sent {
+                        stages
+                            .lock()
+                            .expect("stages")
+                            .push((sent, stage, sent.elapsed()));
+                    }
                     continue;
                 }
-                let sent = reader_pending.lock().expect("pending").pop_front();
+                // Only the agent's stored reply ends a round trip (not the user's own
+                // message coming back, nor deltas).
+                if frame["type"] != "chat" || payload["role"] != "agent" {
+                    continue;
+                }
+                let sent = reader_pending.lock().expect("pending").finish();
                 if let Some(sent) = sent {
-                    samples.lock().expect("samples").push(sent.elapsed());
+                    samples
+                        .lock()
+                        .expect("samples")
+                        .push((sent, sent.elapsed()));
                 }
             }
         });
@@ -267,7 +295,8 @@ pub async fn load(
         outstanding[user]
             .lock()
             .expect("pending")
-            .push_back(Instant::now());
+            .times
+            .push(Instant::now());
         let frame = json!({"type": "chat", "id": format!("{}-{i}", &run[..8]), "payload": {"agent_id": agent, "content": format!("message {i}")}});
         let _ = tx.send(frame.to_string());
     }
@@ -296,7 +325,8 @@ pub async fn load(
         );
         return Ok(());
     }
-    let s = summarize(samples);
+    print_timeline(label, started, &samples, &stages.lock().expect("stages"));
+    let s = summarize(samples.into_iter().map(|(_, took)| took).collect());
     println!(
         "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} | {errors} |",
         total as f64 / sending.as_secs_f64(),
@@ -307,6 +337,71 @@ pub async fn load(
         total - answered,
     );
     Ok(())
+}
+
+/// A user's messages in the order sent, and how many of them were answered.
+#[derive(Default)]
+struct Sent {
+    times: Vec<Instant>,
+    answered: usize,
+}
+
+impl Sent {
+    fn sent_at(&self, k: usize) -> Option<Instant> {
+        self.times.get(k).copied()
+    }
+
+    fn finish(&mut self) -> Option<Instant> {
+        let sent = self.sent_at(self.answered)?;
+        self.answered += 1;
+        Some(sent)
+    }
+}
+
+/// Where a round trip was when a frame came back.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    /// The user's own message, stored (its acknowledgement).
+    Stored,
+    /// The first delta of the agent's reply.
+    FirstDelta,
+}
+
+/// Per second of sending, on stderr: p99 to stored and to the first delta, then answered,
+/// p50, p99 and max to the final reply (where a tail comes from: a steady queue or one
+/// stall, before or after the gateway).
+fn print_timeline(
+    label: &str,
+    started: Instant,
+    samples: &[(Instant, Duration)],
+    stages: &[(Instant, Stage, Duration)],
+) {
+    type Seconds = std::collections::BTreeMap<u64, Vec<Duration>>;
+    let second = |sent: &Instant| sent.saturating_duration_since(started).as_secs();
+    let mut finals = Seconds::new();
+    for (sent, took) in samples {
+        finals.entry(second(sent)).or_default().push(*took);
+    }
+    let of_stage = |wanted: Stage| {
+        let mut by = Seconds::new();
+        for (sent, stage, took) in stages {
+            if *stage == wanted {
+                by.entry(second(sent)).or_default().push(*took);
+            }
+        }
+        by
+    };
+    let (mut stored, mut delta) = (of_stage(Stage::Stored), of_stage(Stage::FirstDelta));
+    let p99 = |by: &mut Seconds, s: u64| by.remove(&s).map_or(f64::NAN, |t| summarize(t).p99);
+    eprintln!("{label}: second, stored p99, first delta p99, answered, p50, p99, max (ms)");
+    for (s, took) in finals {
+        let (to_stored, to_delta) = (p99(&mut stored, s), p99(&mut delta, s));
+        let f = summarize(took);
+        eprintln!(
+            "  {s:>3} {to_stored:>9.2} {to_delta:>9.2} {:>6} {:>9.2} {:>9.2} {:>9.2}",
+            f.n, f.p50, f.p99, f.max
+        );
+    }
 }
 
 /// `mc-bench h5-echo`: the ceiling. Speaks just enough of the protocol on the same

@@ -204,6 +204,54 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
     }
 }
 
+/// Messages an [`OrderedPublisher`] holds before its producer waits.
+const ORDERED_QUEUE: usize = 4096;
+/// Messages pipelined in one round trip at most.
+const ORDERED_BATCH: usize = 256;
+
+/// Publishes in the order given without making the producer wait for Redis: a task
+/// pipelines whatever has queued up in one round trip. For a socket loop that must not
+/// spend a round trip per frame (a gateway streaming replies) but whose messages must
+/// arrive in order (an ack before the events that follow it). Dropping it flushes what is
+/// queued, then stops the task.
+#[derive(Debug, Clone)]
+pub struct OrderedPublisher {
+    queue: mpsc::Sender<(String, String)>,
+}
+
+impl OrderedPublisher {
+    /// Queues `payload` for `channel`; waits only while the queue is full. A batch Redis
+    /// refuses is logged and dropped, as a failed single publish would be: pub/sub is
+    /// never the only copy of anything.
+    pub async fn publish(&self, channel: String, payload: String) -> Result<()> {
+        self.queue
+            .send((channel, payload))
+            .await
+            .map_err(|_| Error::unavailable("event fan-out stopped"))
+    }
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
+    /// An [`OrderedPublisher`] on this fan-out (spawns its task).
+    pub fn ordered_publisher(&self) -> OrderedPublisher {
+        let (queue, mut queued) = mpsc::channel(ORDERED_QUEUE);
+        let fanout = self.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(ORDERED_BATCH);
+            while queued.recv_many(&mut batch, ORDERED_BATCH).await > 0 {
+                // messages / batches: how much one round trip carries.
+                metrics::counter!("mc_fanout_ordered_batches_total").increment(1);
+                metrics::counter!("mc_fanout_ordered_messages_total").increment(batch.len() as u64);
+                if let Err(err) = fanout.publish(&batch).await {
+                    tracing::warn!(error = %err, count = batch.len(), "publishing a batch failed");
+                }
+                batch.clear();
+            }
+        });
+        OrderedPublisher { queue }
+    }
+}
+
 async fn listen<T: DeserializeOwned + Send + Sync + 'static>(
     handle: RedisHandle,
     inner: std::sync::Weak<Inner<T>>,

@@ -20,12 +20,16 @@ use crate::socket::{
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use mc_domain::Error;
 use mc_domain::agents::tunnel::TunnelRequest;
-use mc_domain::chat::GatewayChatEvent;
+use mc_domain::chat::{ChatService, GatewayChatEvent};
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::AuthedGateway;
-use mc_domain::gateways::router::{Attachment, CallOutcome, Envelope, GatewayRouter, PRESENCE_TTL};
+use mc_domain::gateways::router::{
+    Attachment, CallOutcome, Envelope, GatewayRouter, PRESENCE_TTL, SocketPublisher,
+};
 use mc_domain::ids::{GatewayConnectionId, GatewayId};
 use mc_web::ApiError;
 use serde_json::{Value, json};
@@ -95,11 +99,12 @@ fn frame(kind: &str, payload: &Value) -> String {
 /// Calls a gateway may have in flight at once (`api.request`).
 const MAX_TUNNELLED: usize = 32;
 /// Parallel lanes for a gateway's chat events: a session always takes the same lane, so
-/// its deltas and final stay in order while sessions proceed side by side. Each stored
-/// reply waits for its commit (fsync); enough lanes let PostgreSQL group those commits.
+/// its deltas and final stay in order while sessions proceed side by side.
 const CHAT_LANES: usize = 32;
 /// Chat events queued per lane before the socket waits (TCP pushes back on the gateway).
 const CHAT_LANE_QUEUE: usize = 256;
+/// Events a lane has routed but not yet announced (finals waiting for their commit).
+const CHAT_LANE_IN_FLIGHT: usize = 256;
 
 /// Tasks that route a gateway's `chat` events to H5 users (stored replies, deltas).
 struct ChatLanes(Vec<mpsc::Sender<GatewayChatEvent>>);
@@ -108,15 +113,8 @@ impl ChatLanes {
     fn start(state: &RelayState, gateway: &AuthedGateway) -> Self {
         let lanes = (0..CHAT_LANES)
             .map(|_| {
-                let (tx, mut rx) = mpsc::channel::<GatewayChatEvent>(CHAT_LANE_QUEUE);
-                let (chat, gateway) = (state.chat.clone(), gateway.clone());
-                tokio::spawn(async move {
-                    while let Some(event) = rx.recv().await {
-                        if let Err(err) = chat.gateway_event(&gateway, event).await {
-                            tracing::warn!(error = %err, "routing a gateway chat event failed");
-                        }
-                    }
-                });
+                let (tx, rx) = mpsc::channel::<GatewayChatEvent>(CHAT_LANE_QUEUE);
+                tokio::spawn(run_lane(state.chat.clone(), gateway.clone(), rx));
                 tx
             })
             .collect();
@@ -127,6 +125,41 @@ impl ChatLanes {
         // UUIDv7: the low bits are random, so they spread sessions over the lanes.
         let lane = (event.session_id.as_uuid().as_u128() % self.0.len() as u128) as usize;
         let _ = self.0[lane].send(event).await;
+    }
+}
+
+/// One lane: routes each event as it arrives (a final is queued for storing at once) and
+/// announces the results in arrival order as they become ready, so a reply waiting for its
+/// commit holds up only what comes after it in its own lane, and the commits of many
+/// replies are grouped instead of taken one after another.
+async fn run_lane(
+    chat: ChatService,
+    gateway: AuthedGateway,
+    mut events: mpsc::Receiver<GatewayChatEvent>,
+) {
+    let mut routed = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(result) = routed.next(), if !routed.is_empty() => match result {
+                Ok(Some(delivery)) => chat.announce_routed(delivery).await,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "storing a gateway chat reply failed"),
+            },
+            event = events.recv(), if routed.len() < CHAT_LANE_IN_FLIGHT => {
+                let Some(event) = event else { break };
+                match chat.route_gateway_event(&gateway, event).await {
+                    Ok(next) => routed.push_back(next),
+                    Err(err) => tracing::warn!(error = %err, "routing a gateway chat event failed"),
+                }
+            }
+        }
+    }
+    // The socket closed: what was routed is still announced.
+    while let Some(result) = routed.next().await {
+        if let Ok(Some(delivery)) = result {
+            chat.announce_routed(delivery).await;
+        }
     }
 }
 
@@ -346,6 +379,9 @@ impl GatewaySocket {
         let (answers_tx, mut answers) = mpsc::channel::<String>(MAX_TUNNELLED);
         let tunnel_slots = Arc::new(Semaphore::new(MAX_TUNNELLED));
         let chat_lanes = ChatLanes::start(&self.state, gateway);
+        // Answers and events leave for Redis in the order read, pipelined: a round trip
+        // per frame would bound a busy gateway to a few thousand frames a second.
+        let publisher = self.router.socket_publisher(gateway.id);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting")),
@@ -396,7 +432,7 @@ impl GatewaySocket {
                         {
                             chat_lanes.route(event).await;
                         }
-                        self.handle(gateway, f).await?;
+                        self.handle(&publisher, f).await?;
                     }
                 }
             }
@@ -464,7 +500,7 @@ impl GatewaySocket {
         }
     }
 
-    async fn handle(&mut self, gateway: &AuthedGateway, f: Value) -> Result<(), Close> {
+    async fn handle(&mut self, publisher: &SocketPublisher, f: Value) -> Result<(), Close> {
         let id = f.get("id").and_then(Value::as_str).map(str::to_owned);
         match f["type"].as_str().unwrap_or_default() {
             "res" => {
@@ -482,8 +518,7 @@ impl GatewaySocket {
                         ))
                         .await;
                 };
-                if let Err(err) = self
-                    .router
+                if let Err(err) = publisher
                     .respond(&reply_to, id, CallOutcome::from_res(&f))
                     .await
                 {
@@ -501,7 +536,7 @@ impl GatewaySocket {
                         ))
                         .await;
                 }
-                if let Err(err) = self.router.publish_event(gateway.id, f).await {
+                if let Err(err) = publisher.publish_event(f).await {
                     tracing::warn!(error = %err, "publishing a gateway event failed");
                 }
                 Ok(())

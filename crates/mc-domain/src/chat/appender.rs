@@ -84,14 +84,25 @@ impl Appender {
     /// Stores `append` with its session's next seq, durably, together with whatever
     /// else is waiting.
     pub async fn append(&self, append: Append) -> Result<Appended> {
+        self.submit(append).await?.await
+    }
+
+    /// Queues `append` now (so appends submitted one after another get their seqs in that
+    /// order) and returns what to await for the stored message.
+    pub async fn submit(
+        &self,
+        append: Append,
+    ) -> Result<impl std::future::Future<Output = Result<Appended>> + Send + 'static> {
         let (answer, answered) = oneshot::channel();
         self.queue
             .send(Request { append, answer })
             .await
             .map_err(|_| Error::unavailable("the chat store is shutting down"))?;
-        answered
-            .await
-            .map_err(|_| Error::unavailable("the chat store is shutting down"))?
+        Ok(async move {
+            answered
+                .await
+                .map_err(|_| Error::unavailable("the chat store is shutting down"))?
+        })
     }
 }
 

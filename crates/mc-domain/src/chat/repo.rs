@@ -157,56 +157,11 @@ pub struct NewMessage<'a> {
     pub status: MessageStatus,
 }
 
-/// Appends a message with the session's next seq, or returns the one stored earlier
-/// under the same client id (`true` then). `None`: no such session.
-pub async fn append(
-    exec: impl PgExecutor<'_>,
-    new: NewMessage<'_>,
-) -> Result<Option<(ChatMessage, bool)>> {
-    #[derive(FromRow)]
-    struct Row {
-        id: ChatMessageId,
-        seq: i64,
-        status: MessageStatus,
-        run_id: Option<String>,
-        created_at: DateTime<Utc>,
-        content: String,
-        duplicate: bool,
-    }
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, seq, status, run_id, created_at, content, duplicate
-         FROM h5_chat_append($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(ChatMessageId::generate())
-    .bind(new.session)
-    .bind(new.role.as_str())
-    .bind(new.content)
-    .bind(new.client_message_id)
-    .bind(new.run_id)
-    .bind(new.status.as_str())
-    .fetch_optional(exec)
-    .await?;
-    Ok(row.map(|r| {
-        (
-            ChatMessage {
-                id: r.id,
-                session_id: new.session,
-                seq: r.seq,
-                role: new.role,
-                content: r.content,
-                client_message_id: new.client_message_id.to_owned(),
-                run_id: r.run_id,
-                status: r.status,
-                created_at: r.created_at,
-            },
-            r.duplicate,
-        )
-    }))
-}
-
 /// Appends `messages` in one statement, in the order given (sort them by session: see
-/// migration 0012). Each result is `(index into messages, stored message, duplicate)`;
-/// a message whose session does not exist has none.
+/// migrations 0012 and 0015). A client id already stored in the session, or repeated
+/// earlier in `messages`, gives the stored message with `duplicate`. Each result is
+/// `(index into messages, stored message, duplicate)`; a message whose session does not
+/// exist has none.
 pub async fn append_many(
     exec: impl PgExecutor<'_>,
     messages: &[NewMessage<'_>],

@@ -13,7 +13,7 @@ use super::model::{
     GatewayChatEvent, GatewayChatSession, GatewayLive, H5UserLive, MessageStatus, RunState,
     SendChat, SessionCursor,
 };
-use super::repo::{self, NewMessage};
+use super::repo;
 use crate::config::ChatConfig;
 use crate::error::{Error, Result};
 use crate::gateways::AuthedGateway;
@@ -83,6 +83,11 @@ pub struct ChatService {
 
 /// A session as last used, and when it was read.
 type CachedSession = (ChatSession, Instant);
+
+/// A routed gateway chat event: resolves (once stored, for a final) to the delivery to
+/// announce to a user, if any.
+pub type RoutedEvent =
+    futures::future::BoxFuture<'static, Result<Option<(H5UserId, ChatDelivery)>>>;
 
 /// A user message the gateway accepted, with the run it started.
 #[derive(Debug)]
@@ -225,66 +230,49 @@ impl ChatService {
             return Err(Error::unavailable("this agent is not linked to a gateway"));
         };
         let key = (user.user_id, input.agent_id);
-        let (session, message, duplicate) =
-            match self.cached_session(key, input.session_id, gateway) {
-                // The session is known: only the message is written (gathered with others).
-                Some(session) => {
-                    let stored = self
-                        .appender
-                        .append(Append {
-                            org: user.org_id,
-                            session: session.id,
-                            role: ChatRole::User,
-                            content: input.content,
-                            client_message_id: client_id,
-                            run_id: None,
-                            status: MessageStatus::Received,
-                        })
-                        .await?;
-                    let Some((message, duplicate)) = stored else {
-                        self.sessions.lock().expect("sessions lock").remove(&key);
-                        return Err(Error::NotFound {
-                            resource: "chat session",
-                        });
-                    };
-                    (session, message, duplicate)
-                }
-                None => {
-                    let mut tx = self.begin_writing(user.org_id).await?;
-                    let session = self
-                        .session_for_send(
-                            &mut tx,
-                            user,
-                            &route,
-                            input.session_id,
-                            gateway,
-                            openclaw_id,
-                        )
-                        .await?;
-                    let (message, duplicate) = repo::append(
-                        &mut *tx,
-                        NewMessage {
-                            session: session.id,
-                            role: ChatRole::User,
-                            content: &input.content,
-                            client_message_id: &client_id,
-                            run_id: None,
-                            status: MessageStatus::Received,
-                        },
+        let session = match self.cached_session(key, input.session_id, gateway) {
+            Some(session) => session,
+            None => {
+                // Found (or created) in its own transaction; a read-only one costs no
+                // fsync. The message itself goes through the appender like any other.
+                let mut tx = db::begin_org(&self.pool, user.org_id).await?;
+                let session = self
+                    .session_for_send(
+                        &mut tx,
+                        user,
+                        &route,
+                        input.session_id,
+                        gateway,
+                        openclaw_id,
                     )
-                    .await?
-                    .ok_or(Error::NotFound {
-                        resource: "chat session",
-                    })?;
-                    tx.commit().await?;
-                    let mut sessions = self.sessions.lock().expect("sessions lock");
-                    if sessions.len() >= CACHE_LIMIT {
-                        sessions.clear();
-                    }
-                    sessions.insert(key, (session.clone(), Instant::now()));
-                    (session, message, duplicate)
+                    .await?;
+                tx.commit().await?;
+                let mut sessions = self.sessions.lock().expect("sessions lock");
+                if sessions.len() >= CACHE_LIMIT {
+                    sessions.clear();
                 }
-            };
+                sessions.insert(key, (session.clone(), Instant::now()));
+                session
+            }
+        };
+        let stored = self
+            .appender
+            .append(Append {
+                org: user.org_id,
+                session: session.id,
+                role: ChatRole::User,
+                content: input.content,
+                client_message_id: client_id,
+                run_id: None,
+                status: MessageStatus::Received,
+            })
+            .await?;
+        let Some((message, duplicate)) = stored else {
+            self.sessions.lock().expect("sessions lock").remove(&key);
+            return Err(Error::NotFound {
+                resource: "chat session",
+            });
+        };
         self.remember_owner(&session);
         if !duplicate {
             self.announce(
@@ -379,22 +367,6 @@ impl ChatService {
             session.session_key = key;
         }
         Ok(session)
-    }
-
-    /// A transaction that stores messages. Their events (`chat.message_sent`,
-    /// `chat.reply_completed`) are recorded by a trigger through the event outbox
-    /// (migration 0009), with the text only under `CHAT_EVENT_INCLUDE_CONTENT`.
-    async fn begin_writing(
-        &self,
-        org: OrgId,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = db::begin_org(&self.pool, org).await?;
-        if self.config.event_include_content {
-            sqlx::query("SELECT set_config('app.chat_event_content', 'on', true)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
     }
 
     async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) {
@@ -534,19 +506,23 @@ impl ChatService {
         Ok(())
     }
 
-    /// Routes a gateway's `chat` event of an H5 session to its user: a delta straight to
-    /// the user's sockets, a final (or error, or abort) stored once per run and then
-    /// announced. Events for sessions that do not run on this gateway are ignored.
-    pub async fn gateway_event(
+    /// Routes a gateway's `chat` event of an H5 session to its user: a delta goes
+    /// straight to the user's sockets; a final (or error, or abort) is queued at once for
+    /// storing (once per run), so a session's replies keep their order. Returns what to
+    /// await for the delivery to announce with [`announce_routed`](Self::announce_routed)
+    /// (`None`: nothing to announce, e.g. a replayed final or a session not on this
+    /// gateway). A caller may route the next events while earlier ones are being stored,
+    /// and announces the deliveries in the order it routed them.
+    pub async fn route_gateway_event(
         &self,
         gateway: &AuthedGateway,
         event: GatewayChatEvent,
-    ) -> Result<()> {
+    ) -> Result<RoutedEvent> {
         let owner = self.owner(gateway, event.session_id).await?;
         // A gateway speaks only for sessions that run on it.
         let Some(owner) = owner.filter(|o| o.gateway == gateway.id) else {
             tracing::debug!(session_id = %event.session_id, gateway = %gateway.id, "chat event for a session not on this gateway");
-            return Ok(());
+            return Ok(Box::pin(std::future::ready(Ok(None))));
         };
         let status = match event.state {
             RunState::Delta => {
@@ -557,8 +533,9 @@ impl ChatService {
                     delta: event.delta,
                     content: event.text,
                 };
-                self.announce(owner.user, &delivery).await;
-                return Ok(());
+                return Ok(Box::pin(std::future::ready(Ok(Some((
+                    owner.user, delivery,
+                ))))));
             }
             RunState::Final => MessageStatus::Completed,
             RunState::Aborted => MessageStatus::Aborted,
@@ -571,14 +548,36 @@ impl ChatService {
             }
             _ => event.text,
         };
-        self.store_reply(
-            gateway.organization_id,
-            &owner,
-            &event.run_id,
-            &content,
-            status,
-        )
-        .await
+        let stored = self
+            .appender
+            .submit(Append {
+                org: gateway.organization_id,
+                session: owner.session,
+                role: ChatRole::Agent,
+                content,
+                client_message_id: format!("run:{}", event.run_id),
+                run_id: Some(event.run_id),
+                status,
+            })
+            .await?;
+        Ok(Box::pin(async move {
+            Ok(match stored.await? {
+                // A final replayed after a reconnect: stored and announced the first time.
+                None | Some((_, true)) => None,
+                Some((message, false)) => Some((
+                    owner.user,
+                    ChatDelivery::Message {
+                        agent_id: owner.agent,
+                        message,
+                    },
+                )),
+            })
+        }))
+    }
+
+    /// Announces what [`route_gateway_event`](Self::route_gateway_event) produced.
+    pub async fn announce_routed(&self, (user, delivery): (H5UserId, ChatDelivery)) {
+        self.announce(user, &delivery).await;
     }
 
     async fn owner(
@@ -596,44 +595,6 @@ impl ChatService {
             self.remember_owner(&s);
             SessionOwner::from(&s)
         }))
-    }
-
-    async fn store_reply(
-        &self,
-        org: OrgId,
-        owner: &SessionOwner,
-        run: &str,
-        content: &str,
-        status: MessageStatus,
-    ) -> Result<()> {
-        let stored = self
-            .appender
-            .append(Append {
-                org,
-                session: owner.session,
-                role: ChatRole::Agent,
-                content: content.to_owned(),
-                client_message_id: format!("run:{run}"),
-                run_id: Some(run.to_owned()),
-                status,
-            })
-            .await?;
-        let Some((message, duplicate)) = stored else {
-            return Ok(());
-        };
-        if duplicate {
-            // A final replayed after a reconnect: stored and announced the first time.
-            return Ok(());
-        }
-        self.announce(
-            owner.user,
-            &ChatDelivery::Message {
-                agent_id: owner.agent,
-                message,
-            },
-        )
-        .await;
-        Ok(())
     }
 
     /// What a new chat socket starts from, read in one transaction: the account must be

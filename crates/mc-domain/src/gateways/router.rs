@@ -10,7 +10,7 @@
 //! on `{prefix}gw:{id}:events` for whoever listens (chat routing, tests).
 
 use crate::error::Result;
-use crate::fanout::{Delivery, Fanout, Subscription};
+use crate::fanout::{Delivery, Fanout, OrderedPublisher, Subscription};
 use crate::ids::{GatewayConnectionId, GatewayId};
 use crate::redis::RedisHandle;
 use serde::{Deserialize, Serialize};
@@ -214,9 +214,7 @@ impl GatewayRouter {
     }
 
     async fn publish(&self, channel: String, envelope: &Envelope) -> Result<()> {
-        let json = serde_json::to_string(envelope)
-            .map_err(|e| crate::Error::internal("encoding a relay envelope", e))?;
-        self.fanout.publish(&[(channel, json)]).await
+        self.fanout.publish(&[(channel, encode(envelope)?)]).await
     }
 
     /// Which instance and connection hold the gateway, if any (`None` without Redis
@@ -330,29 +328,52 @@ impl GatewayRouter {
         Ok(())
     }
 
-    /// Sends a gateway's answer to the instance that asked.
-    pub async fn respond(&self, reply_to: &str, id: String, outcome: CallOutcome) -> Result<()> {
-        self.publish(
-            self.channel(&format!("route:relay:{reply_to}")),
-            &Envelope::Res { id, outcome },
-        )
-        .await
-    }
-
-    /// Publishes an `event` frame of the gateway.
-    pub async fn publish_event(&self, gateway: GatewayId, frame: serde_json::Value) -> Result<()> {
-        self.publish(
-            self.events_channel(gateway),
-            &Envelope::Event {
-                gateway_id: gateway,
-                frame,
-            },
-        )
-        .await
+    /// What a gateway's socket publishes (answers, events), in the order it read them,
+    /// without a Redis round trip per frame.
+    pub fn socket_publisher(&self, gateway: GatewayId) -> SocketPublisher {
+        SocketPublisher {
+            router: self.clone(),
+            gateway,
+            publisher: self.fanout.ordered_publisher(),
+        }
     }
 
     /// Listens to the gateway's `event` frames.
     pub async fn subscribe_events(&self, gateway: GatewayId) -> Result<Subscription<Envelope>> {
         self.fanout.subscribe(&self.events_channel(gateway)).await
+    }
+}
+
+fn encode(envelope: &Envelope) -> Result<String> {
+    serde_json::to_string(envelope)
+        .map_err(|e| crate::Error::internal("encoding a relay envelope", e))
+}
+
+/// A gateway socket's answers and events on their way to Redis, in the order the socket
+/// read them (an ack stays ahead of the run's events); see [`GatewayRouter::socket_publisher`].
+#[derive(Debug)]
+pub struct SocketPublisher {
+    router: GatewayRouter,
+    gateway: GatewayId,
+    publisher: OrderedPublisher,
+}
+
+impl SocketPublisher {
+    /// Sends the gateway's answer to the instance that asked.
+    pub async fn respond(&self, reply_to: &str, id: String, outcome: CallOutcome) -> Result<()> {
+        let channel = self.router.channel(&format!("route:relay:{reply_to}"));
+        let envelope = encode(&Envelope::Res { id, outcome })?;
+        self.publisher.publish(channel, envelope).await
+    }
+
+    /// Publishes an `event` frame of the gateway.
+    pub async fn publish_event(&self, frame: serde_json::Value) -> Result<()> {
+        let envelope = encode(&Envelope::Event {
+            gateway_id: self.gateway,
+            frame,
+        })?;
+        self.publisher
+            .publish(self.router.events_channel(self.gateway), envelope)
+            .await
     }
 }

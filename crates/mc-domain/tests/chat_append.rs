@@ -1,0 +1,204 @@
+//! `h5_chat_append_many` (migration 0015): a batch is stored set-based with per-session
+//! seqs in the order given, retries (already stored, or repeated in the batch) come back
+//! as duplicates of the stored message, a missing session stores nothing, each stored
+//! message has exactly one outbox event, and concurrent batches on the same sessions
+//! neither deadlock nor hand out a seq twice.
+
+use mc_domain::chat::repo::{NewMessage, append_many};
+use mc_domain::chat::{ChatRole, MessageStatus};
+use mc_domain::db::{begin_org, begin_system};
+use mc_domain::ids::{ChatSessionId, OrgId};
+use mc_testkit::TestDb;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// An organization with an H5 user, an agent named "Ada", a gateway and `sessions`
+/// active chat sessions (one agent each, as the unique index wants).
+async fn seed(pool: &PgPool, sessions: usize) -> (OrgId, Vec<ChatSessionId>) {
+    let org = OrgId::generate();
+    let (h5, gateway) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut tx = begin_org(pool, org).await.unwrap();
+    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ($1, 'chat', 'chat')")
+        .bind(org.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO h5_users (id, organization_id, username, password_hash) VALUES ($1, $2, 'u', 'x')")
+        .bind(h5)
+        .bind(org.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO gateways (id, organization_id, name, relay_token_hash) VALUES ($1, $2, 'office', $1::text)")
+        .bind(gateway)
+        .bind(org.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..sessions {
+        let (agent, session) = (Uuid::now_v7(), ChatSessionId::generate());
+        sqlx::query("INSERT INTO agents (id, organization_id, name) VALUES ($1, $2, 'Ada')")
+            .bind(agent)
+            .bind(org.0)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO h5_chat_sessions (id, organization_id, h5_user_id, agent_id, gateway_id, session_key)
+             VALUES ($1, $2, $3, $4, $5, 'agent:a:h5')",
+        )
+        .bind(session)
+        .bind(org.0)
+        .bind(h5)
+        .bind(agent)
+        .bind(gateway)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(session);
+    }
+    tx.commit().await.unwrap();
+    (org, ids)
+}
+
+fn user(session: ChatSessionId, client_id: &str) -> NewMessage<'_> {
+    NewMessage {
+        session,
+        role: ChatRole::User,
+        content: "hello",
+        client_message_id: client_id,
+        run_id: None,
+        status: MessageStatus::Received,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_gets_seqs_in_order_and_retries_come_back_as_duplicates() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (org, sessions) = seed(pool, 2).await;
+    let (s1, s2) = (sessions[0], sessions[1]);
+    let missing = ChatSessionId::generate();
+    let reply = NewMessage {
+        session: s2,
+        role: ChatRole::Agent,
+        content: "hi there",
+        client_message_id: "run:r1",
+        run_id: Some("r1"),
+        status: MessageStatus::Completed,
+    };
+
+    let mut tx = begin_org(pool, org).await.unwrap();
+    let batch = [
+        user(s1, "a"),
+        user(s1, "b"),
+        user(s1, "a"),
+        reply,
+        user(missing, "x"),
+    ];
+    let stored = append_many(&mut *tx, &batch).await.unwrap();
+    tx.commit().await.unwrap();
+    let summary: Vec<(usize, i64, bool)> = stored.iter().map(|(i, m, d)| (*i, m.seq, *d)).collect();
+    // The repeated "a" is the first "a"; the missing session stores nothing.
+    assert_eq!(
+        summary,
+        vec![(0, 1, false), (1, 2, false), (2, 1, true), (3, 1, false)]
+    );
+    assert_eq!(stored[2].1.id, stored[0].1.id);
+    assert_eq!(stored[3].1.role, ChatRole::Agent);
+    assert_eq!(stored[3].1.run_id.as_deref(), Some("r1"));
+    assert_eq!(stored[3].1.status, MessageStatus::Completed);
+
+    // A later batch: "b" is a retry of the stored one, "c" is next.
+    let mut tx = begin_org(pool, org).await.unwrap();
+    let stored = append_many(&mut *tx, &[user(s1, "b"), user(s1, "c")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let summary: Vec<(usize, i64, bool)> = stored.iter().map(|(i, m, d)| (*i, m.seq, *d)).collect();
+    assert_eq!(summary, vec![(0, 2, true), (1, 3, false)]);
+
+    let mut tx = begin_system(pool).await.unwrap();
+    let last: Vec<(ChatSessionId, i64)> =
+        sqlx::query_as("SELECT id, last_seq FROM h5_chat_sessions ORDER BY last_seq DESC")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(last, vec![(s1, 3), (s2, 1)]);
+    // One event per stored message (4), none for the retries; text left out.
+    let events: Vec<(String, String, i64, bool)> = sqlx::query_as(
+        "SELECT event_type, actor_name, (payload->>'seq')::bigint, payload ? 'content'
+           FROM event_outbox WHERE organization_id = $1 ORDER BY payload->>'session_id' = $2::text DESC, id",
+    )
+    .bind(org.0)
+    .bind(s1.to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let expected = [
+        ("chat.message_sent", "h5 user", 1),
+        ("chat.message_sent", "h5 user", 2),
+        ("chat.message_sent", "h5 user", 3),
+        ("chat.reply_completed", "Ada", 1),
+    ];
+    let expected: Vec<(String, String, i64, bool)> = expected
+        .iter()
+        .map(|(t, a, s)| ((*t).to_owned(), (*a).to_owned(), *s, false))
+        .collect();
+    assert_eq!(events, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_on_the_same_sessions_hand_out_each_seq_once() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (org, sessions) = seed(pool, 3).await;
+    let writers = 6;
+    let batches = 15;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (pool, sessions) = (pool.clone(), sessions.clone());
+        tasks.push(tokio::spawn(async move {
+            for b in 0..batches {
+                // Every batch touches every session, in the callers' order (sorted).
+                let ids: Vec<String> = (0..sessions.len())
+                    .map(|s| format!("w{w}-b{b}-s{s}"))
+                    .collect();
+                let mut sorted = sessions.clone();
+                sorted.sort();
+                let batch: Vec<NewMessage<'_>> = sorted
+                    .iter()
+                    .zip(&ids)
+                    .map(|(s, id)| user(*s, id))
+                    .collect();
+                let mut tx = begin_org(&pool, org).await.unwrap();
+                let stored = append_many(&mut *tx, &batch).await.unwrap();
+                tx.commit().await.unwrap();
+                assert!(stored.iter().all(|(_, _, duplicate)| !duplicate));
+                assert_eq!(stored.len(), batch.len());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut tx = begin_system(pool).await.unwrap();
+    let per_session: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT seq), min(seq), max(seq)
+           FROM h5_chat_messages WHERE organization_id = $1 GROUP BY session_id",
+    )
+    .bind(org.0)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let n = i64::from(writers * batches);
+    assert_eq!(per_session, vec![(n, n, 1, n); 3]);
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM event_outbox WHERE organization_id = $1")
+            .bind(org.0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(events, 3 * n);
+}
