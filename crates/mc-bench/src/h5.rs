@@ -204,7 +204,8 @@ pub async fn load(
     let samples = Arc::new(Mutex::new(Vec::<(Instant, Duration)>::new()));
     // Error frames by code: a run that fails says how.
     let errors: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
-    let stages: Arc<Mutex<Vec<(Instant, Stage, Duration)>>> = Arc::default();
+    // (when sent, until the user's own message came back stored).
+    let to_stored: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
     let mut senders = Vec::with_capacity(users.len());
     let mut outstanding = Vec::with_capacity(users.len());
     for (i, (token, agent)) in users.iter().enumerate() {
@@ -220,12 +221,11 @@ pub async fn load(
             }
         });
         let (reader_pending, samples, errors) = (pending.clone(), samples.clone(), errors.clone());
-        let stages = stages.clone();
+        let to_stored = to_stored.clone();
         tokio::spawn(async move {
-            // The k-th stored user message, the k-th run and the k-th final reply are the
-            // k-th message sent: a session keeps its order.
-            // Runs by id: the simulated gateway may interleave two runs' deltas.
-            let (mut stored, mut runs) = (0usize, std::collections::HashSet::<String>::new());
+            // The k-th stored user message and the k-th final reply are the k-th message
+            // sent: a session keeps its order.
+            let mut stored = 0usize;
             while let Some(Ok(message)) = read.next().await {
                 let Message::Text(text) = message else {
                     continue;
@@ -241,25 +241,14 @@ pub async fn load(
                     continue;
                 };
                 let payload = &frame["payload"];
-                let stage = match (frame["type"].as_str(), payload["role"].as_str()) {
-                    (Some("chat"), Some("user")) => {
-                        stored += 1;
-                        Some((Stage::Stored, stored - 1))
-                    }
-                    (Some("chat.delta"), _) => {
-                        let run = payload["run_id"].as_str().unwrap_or_default();
-                        runs.insert(run.to_owned())
-                            .then(|| (Stage::FirstDelta, runs.len() - 1))
-                    }
-                    _ => None,
-                };
-                if let Some((stage, k)) = stage {
-                    let sent = reader_pending.lock().expect("pending").sent_at(k);
+                if frame["type"] == "chat" && payload["role"] == "user" {
+                    stored += 1;
+                    let sent = reader_pending.lock().expect("pending").sent_at(stored - 1);
                     if let Some(sent) = sent {
-                        stages
+                        to_stored
                             .lock()
-                            .expect("stages")
-                            .push((sent, stage, sent.elapsed()));
+                            .expect("stored")
+                            .push((sent, sent.elapsed()));
                     }
                     continue;
                 }
@@ -325,7 +314,7 @@ pub async fn load(
         );
         return Ok(());
     }
-    print_timeline(label, started, &samples, &stages.lock().expect("stages"));
+    print_timeline(label, started, &samples, &to_stored.lock().expect("stored"));
     let s = summarize(samples.into_iter().map(|(_, took)| took).collect());
     println!(
         "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} | {errors} |",
@@ -358,47 +347,31 @@ impl Sent {
     }
 }
 
-/// Where a round trip was when a frame came back.
-#[derive(Clone, Copy, PartialEq)]
-enum Stage {
-    /// The user's own message, stored (its acknowledgement).
-    Stored,
-    /// The first delta of the agent's reply.
-    FirstDelta,
-}
-
-/// Per second of sending, on stderr: p99 to stored and to the first delta, then answered,
-/// p50, p99 and max to the final reply (where a tail comes from: a steady queue or one
-/// stall, before or after the gateway).
+/// Per second of sending, on stderr: p99 until the user's message came back stored, then
+/// answered, p50, p99 and max until the agent's final reply (where a tail comes from: a
+/// steady queue or one stall, before the gateway or after).
 fn print_timeline(
     label: &str,
     started: Instant,
-    samples: &[(Instant, Duration)],
-    stages: &[(Instant, Stage, Duration)],
+    finals: &[(Instant, Duration)],
+    stored: &[(Instant, Duration)],
 ) {
     type Seconds = std::collections::BTreeMap<u64, Vec<Duration>>;
-    let second = |sent: &Instant| sent.saturating_duration_since(started).as_secs();
-    let mut finals = Seconds::new();
-    for (sent, took) in samples {
-        finals.entry(second(sent)).or_default().push(*took);
-    }
-    let of_stage = |wanted: Stage| {
+    let by_second = |samples: &[(Instant, Duration)]| {
         let mut by = Seconds::new();
-        for (sent, stage, took) in stages {
-            if *stage == wanted {
-                by.entry(second(sent)).or_default().push(*took);
-            }
+        for (sent, took) in samples {
+            let second = sent.saturating_duration_since(started).as_secs();
+            by.entry(second).or_default().push(*took);
         }
         by
     };
-    let (mut stored, mut delta) = (of_stage(Stage::Stored), of_stage(Stage::FirstDelta));
-    let p99 = |by: &mut Seconds, s: u64| by.remove(&s).map_or(f64::NAN, |t| summarize(t).p99);
-    eprintln!("{label}: second, stored p99, first delta p99, answered, p50, p99, max (ms)");
-    for (s, took) in finals {
-        let (to_stored, to_delta) = (p99(&mut stored, s), p99(&mut delta, s));
+    let mut stored = by_second(stored);
+    eprintln!("{label}: second, stored p99, answered, p50, p99, max (ms)");
+    for (s, took) in by_second(finals) {
+        let to_stored = stored.remove(&s).map_or(f64::NAN, |t| summarize(t).p99);
         let f = summarize(took);
         eprintln!(
-            "  {s:>3} {to_stored:>9.2} {to_delta:>9.2} {:>6} {:>9.2} {:>9.2} {:>9.2}",
+            "  {s:>3} {to_stored:>9.2} {:>6} {:>9.2} {:>9.2} {:>9.2}",
             f.n, f.p50, f.p99, f.max
         );
     }

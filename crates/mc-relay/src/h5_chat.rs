@@ -29,7 +29,7 @@ use mc_domain::identity::H5Context;
 use mc_domain::ids::{AgentId, ChatSessionId, GatewayId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -41,6 +41,11 @@ const RECHECK: Duration = Duration::from_secs(60);
 const FLOOD_LIMIT: u32 = 100;
 /// Runs remembered as finished, so a late delta does not reopen a finished reply.
 const FINISHED_RUNS: usize = 32;
+/// How long a message that arrived ahead of a gap waits for the missing ones before they
+/// are read from Postgres. The missing ones are nearly always committed and on their way
+/// (a reply announced a moment after the user's next message); reading them at once cost
+/// a query per message once replies lagged, which made them lag more.
+const GAP_WAIT: Duration = Duration::from_millis(250);
 
 /// Upgrades to the H5 chat socket.
 pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> Response {
@@ -67,6 +72,7 @@ pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> R
                 delivered: HashMap::new(),
                 finished: VecDeque::new(),
                 agents_on: HashMap::new(),
+                held: None,
             };
             connection.run().await;
         })
@@ -218,6 +224,23 @@ struct Connection {
     finished: VecDeque<String>,
     /// Gateway → the assigned agents it runs (for `system` frames).
     agents_on: HashMap<GatewayId, Vec<AgentId>>,
+    /// Messages waiting for a gap before them to close (boxed: idle sockets hold none).
+    held: Option<Box<Held>>,
+}
+
+/// Messages that arrived ahead of a gap in their session, by session and seq.
+struct Held {
+    /// When whatever is still missing is read from Postgres.
+    deadline: tokio::time::Instant,
+    messages: HashMap<ChatSessionId, BTreeMap<i64, (AgentId, ChatMessage)>>,
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Authed {
@@ -436,10 +459,12 @@ impl Connection {
         recheck.tick().await;
         let shutdown = self.state.shutdown.clone();
         loop {
+            let gap_deadline = self.held.as_ref().map(|held| held.deadline);
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting; resume from your last seq")),
+                () = sleep_until(gap_deadline) => Box::pin(self.fill_held(&authed.user)).await?,
                 delivery = messages.rx.recv() => match delivery {
-                    Ok(Delivery::Item(delivery)) => Box::pin(self.deliver(&authed.user, &delivery)).await?,
+                    Ok(Delivery::Item(delivery)) => Box::pin(self.deliver(&delivery)).await?,
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => Box::pin(self.catch_up_all(&authed.user)).await?,
                     Err(RecvError::Closed) => return Ok(Close(CLOSE_RESTART, "resume from your last seq")),
                 },
@@ -559,7 +584,7 @@ impl Connection {
             self.send(message_frame(accepted.session.agent_id, &accepted.message))
                 .await?;
         } else {
-            self.deliver(&authed.user, &delivery).await?;
+            self.deliver(&delivery).await?;
         }
         let user = authed.user.clone();
         tokio::spawn(async move {
@@ -647,6 +672,56 @@ impl Connection {
         }
     }
 
+    /// Delivers the held messages of `session` that follow on from what was delivered.
+    async fn release_held(&mut self, session: ChatSessionId) -> Result<(), Close> {
+        loop {
+            let last = self.delivered.get(&session).copied().unwrap_or(0);
+            let Some(held) = self.held.as_mut() else {
+                return Ok(());
+            };
+            let Some(waiting) = held.messages.get_mut(&session) else {
+                return Ok(());
+            };
+            // What was delivered meanwhile (a catch-up) is not sent again.
+            while waiting
+                .first_key_value()
+                .is_some_and(|(seq, _)| *seq <= last)
+            {
+                waiting.pop_first();
+            }
+            let next = match waiting.first_key_value() {
+                Some((seq, _)) if *seq == last + 1 => waiting.pop_first(),
+                _ => None,
+            };
+            if waiting.is_empty() {
+                held.messages.remove(&session);
+                if held.messages.is_empty() {
+                    self.held = None;
+                }
+            }
+            let Some((seq, (agent, message))) = next else {
+                return Ok(());
+            };
+            self.send(message_frame(agent, &message)).await?;
+            self.delivered.insert(session, seq);
+            self.note_finished(&message);
+        }
+    }
+
+    /// The gaps that did not close by themselves within [`GAP_WAIT`]: read from Postgres
+    /// up to the last held message (which is committed, so it comes back too).
+    async fn fill_held(&mut self, user: &H5Context) -> Result<(), Close> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        for (session, waiting) in held.messages {
+            if let Some((upto, (agent, _))) = waiting.last_key_value() {
+                self.catch_up(user, session, *agent, *upto).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// After a lag or a transport reconnect: catch up every session that moved.
     async fn catch_up_all(&mut self, user: &H5Context) -> Result<(), Close> {
         let cursors = self
@@ -675,7 +750,7 @@ impl Connection {
         }
     }
 
-    async fn deliver(&mut self, user: &H5Context, delivery: &ChatDelivery) -> Result<(), Close> {
+    async fn deliver(&mut self, delivery: &ChatDelivery) -> Result<(), Close> {
         match delivery {
             ChatDelivery::Message { agent_id, message } => {
                 let last = self
@@ -687,13 +762,24 @@ impl Connection {
                     return Ok(());
                 }
                 if message.seq > last + 1 {
-                    // Published out of order or missed: the earlier ones are committed.
-                    self.catch_up(user, message.session_id, *agent_id, message.seq - 1)
-                        .await?;
+                    // Published out of order or missed: the earlier ones are committed and
+                    // most likely on their way; held until they come or GAP_WAIT passes.
+                    let held = self.held.get_or_insert_with(|| {
+                        Box::new(Held {
+                            deadline: tokio::time::Instant::now() + GAP_WAIT,
+                            messages: HashMap::new(),
+                        })
+                    });
+                    held.messages
+                        .entry(message.session_id)
+                        .or_default()
+                        .insert(message.seq, (*agent_id, message.clone()));
+                    return Ok(());
                 }
                 self.send(message_frame(*agent_id, message)).await?;
                 self.delivered.insert(message.session_id, message.seq);
                 self.note_finished(message);
+                self.release_held(message.session_id).await?;
             }
             ChatDelivery::Delta {
                 session_id,
