@@ -12,50 +12,45 @@ use mc_testkit::TestDb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// Runs `sql` with uuid `binds` in `tx`.
+async fn exec(tx: &mut sqlx::PgConnection, sql: &'static str, binds: &[Uuid]) {
+    let mut query = sqlx::query(sql);
+    for b in binds {
+        query = query.bind(*b);
+    }
+    query.execute(tx).await.unwrap();
+}
+
 /// An organization with an H5 user, an agent named "Ada", a gateway and `sessions`
 /// active chat sessions (one agent each, as the unique index wants).
 async fn seed(pool: &PgPool, sessions: usize) -> (OrgId, Vec<ChatSessionId>) {
     let org = OrgId::generate();
     let (h5, gateway) = (Uuid::now_v7(), Uuid::now_v7());
     let mut tx = begin_org(pool, org).await.unwrap();
-    sqlx::query("INSERT INTO organizations (id, slug, name) VALUES ($1, 'chat', 'chat')")
-        .bind(org.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO h5_users (id, organization_id, username, password_hash) VALUES ($1, $2, 'u', 'x')")
-        .bind(h5)
-        .bind(org.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO gateways (id, organization_id, name, relay_token_hash) VALUES ($1, $2, 'office', $1::text)")
-        .bind(gateway)
-        .bind(org.0)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    exec(
+        &mut tx,
+        "INSERT INTO organizations (id, slug, name) VALUES ($1, 'chat', 'chat')",
+        &[org.0],
+    )
+    .await;
+    exec(&mut tx, "INSERT INTO h5_users (id, organization_id, username, password_hash) VALUES ($1, $2, 'u', 'x')", &[h5, org.0]).await;
+    exec(&mut tx, "INSERT INTO gateways (id, organization_id, name, relay_token_hash) VALUES ($1, $2, 'office', $1::text)", &[gateway, org.0]).await;
     let mut ids = Vec::new();
     for _ in 0..sessions {
         let (agent, session) = (Uuid::now_v7(), ChatSessionId::generate());
-        sqlx::query("INSERT INTO agents (id, organization_id, name) VALUES ($1, $2, 'Ada')")
-            .bind(agent)
-            .bind(org.0)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query(
+        exec(
+            &mut tx,
+            "INSERT INTO agents (id, organization_id, name) VALUES ($1, $2, 'Ada')",
+            &[agent, org.0],
+        )
+        .await;
+        exec(
+            &mut tx,
             "INSERT INTO h5_chat_sessions (id, organization_id, h5_user_id, agent_id, gateway_id, session_key)
              VALUES ($1, $2, $3, $4, $5, 'agent:a:h5')",
+            &[session.as_uuid(), org.0, h5, agent, gateway],
         )
-        .bind(session)
-        .bind(org.0)
-        .bind(h5)
-        .bind(agent)
-        .bind(gateway)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        .await;
         ids.push(session);
     }
     tx.commit().await.unwrap();

@@ -142,7 +142,7 @@ async fn run_lane(
         tokio::select! {
             biased;
             Some(result) = routed.next(), if !routed.is_empty() => match result {
-                Ok(Some(delivery)) => chat.announce_routed(delivery).await,
+                Ok(Some((user, delivery))) => chat.announce(user, &delivery).await,
                 Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "storing a gateway chat reply failed"),
             },
@@ -157,8 +157,8 @@ async fn run_lane(
     }
     // The socket closed: what was routed is still announced.
     while let Some(result) = routed.next().await {
-        if let Ok(Some(delivery)) = result {
-            chat.announce_routed(delivery).await;
+        if let Ok(Some((user, delivery))) = result {
+            chat.announce(user, &delivery).await;
         }
     }
 }

@@ -369,7 +369,9 @@ impl ChatService {
         Ok(session)
     }
 
-    async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) {
+    /// Publishes a delivery to the user's sockets on every instance (logged, not
+    /// returned, on failure: what was stored is caught up from Postgres).
+    pub async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) {
         // Stored first: a socket that misses this catches up from Postgres.
         if let Err(err) = self.hub.publish_user(user, delivery).await {
             tracing::warn!(error = %err, "announcing a chat message failed");
@@ -509,7 +511,7 @@ impl ChatService {
     /// Routes a gateway's `chat` event of an H5 session to its user: a delta goes
     /// straight to the user's sockets; a final (or error, or abort) is queued at once for
     /// storing (once per run), so a session's replies keep their order. Returns what to
-    /// await for the delivery to announce with [`announce_routed`](Self::announce_routed)
+    /// await for the delivery to announce with [`announce`](Self::announce)
     /// (`None`: nothing to announce, e.g. a replayed final or a session not on this
     /// gateway). A caller may route the next events while earlier ones are being stored,
     /// and announces the deliveries in the order it routed them.
@@ -573,11 +575,6 @@ impl ChatService {
                 )),
             })
         }))
-    }
-
-    /// Announces what [`route_gateway_event`](Self::route_gateway_event) produced.
-    pub async fn announce_routed(&self, (user, delivery): (H5UserId, ChatDelivery)) {
-        self.announce(user, &delivery).await;
     }
 
     async fn owner(
