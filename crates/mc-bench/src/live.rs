@@ -9,7 +9,7 @@ use crate::stats::summarize;
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,6 +21,11 @@ const MARK: &str = "\"title\":\"ev-";
 struct Clock {
     start: Instant,
     sent_at_us: Vec<AtomicU64>,
+    /// Each event's own timestamp (ms since the epoch; 0 = not parsed yet). Every socket
+    /// gets the same text for an event, so it is parsed once, not 10,000 times: the load
+    /// generator shares the two cores with the relay it measures.
+    event_ms: Vec<AtomicI64>,
+    mark: memchr::memmem::Finder<'static>,
 }
 
 impl Clock {
@@ -28,7 +33,21 @@ impl Clock {
         Arc::new(Self {
             start: Instant::now(),
             sent_at_us: (0..events).map(|_| AtomicU64::new(0)).collect(),
+            event_ms: (0..events).map(|_| AtomicI64::new(0)).collect(),
+            mark: memchr::memmem::Finder::new(MARK),
         })
+    }
+
+    /// Time from event `index`'s own timestamp (in `text`) to now; see [`event_timestamp_ms`].
+    fn since_event(&self, index: usize, text: &str) -> Option<Duration> {
+        let slot = self.event_ms.get(index)?;
+        let mut stamp = slot.load(Ordering::Acquire);
+        if stamp == 0 {
+            stamp = event_timestamp_ms(text)?;
+            slot.store(stamp, Ordering::Release);
+        }
+        let age_us = chrono::Utc::now().timestamp_micros() - stamp * 1000;
+        Some(Duration::from_micros(age_us.max(0) as u64))
     }
 
     fn now_us(&self) -> u64 {
@@ -37,7 +56,7 @@ impl Clock {
 
     /// Index and latency of event `text` (by its title index), if it is one of ours.
     fn latency(&self, text: &str) -> Option<(usize, Duration)> {
-        let at = text.find(MARK)? + MARK.len();
+        let at = self.mark.find(text.as_bytes())? + MARK.len();
         let digits: String = text[at..]
             .chars()
             .take_while(char::is_ascii_digit)
@@ -53,16 +72,15 @@ impl Clock {
 
 const TIMESTAMP: &str = "\"timestamp\":\"";
 
-/// Time from the event's own timestamp (its row's `created_at`, taken in the transaction
-/// that records it, so before the commit and the publish) to now: the publish → receive
-/// latency of the spec, with the commit included, without the REST call around it.
+/// The event's own timestamp (its row's `created_at`, taken in the transaction that
+/// records it, so before the commit and the publish) in ms since the epoch: publish →
+/// receive is measured from it, the commit included, the REST call around it not.
 /// Millisecond resolution (the frame's timestamp has milliseconds).
-fn since_event(text: &str) -> Option<Duration> {
+fn event_timestamp_ms(text: &str) -> Option<i64> {
     let at = text.find(TIMESTAMP)? + TIMESTAMP.len();
     let end = at + text[at..].find('"')?;
     let stamp = chrono::DateTime::parse_from_rfc3339(&text[at..end]).ok()?;
-    let age = chrono::Utc::now().signed_duration_since(stamp);
-    Some(age.to_std().unwrap_or(Duration::ZERO))
+    Some(stamp.timestamp_millis())
 }
 
 /// Creates `events` tasks at `rate` per second; returns when done.
@@ -131,22 +149,42 @@ struct Received {
     closed_early: bool,
 }
 
-/// `mc-bench fanout`: `sockets` board sockets on one relay, `rate` events/s for `secs`.
-#[allow(clippy::too_many_arguments)]
+/// Where the fan-out's events come from.
+pub enum Source<'a> {
+    /// Tasks created over REST on `board`; the relay's sockets are on that board.
+    Rest {
+        /// The API's base URL.
+        api: &'a str,
+        /// An admin's access token.
+        token: &'a str,
+        /// The board.
+        board: &'a str,
+    },
+    /// Frames handed to `mc-bench board-echo` over one publisher socket (the ceiling).
+    Echo,
+}
+
+/// `mc-bench fanout`: `sockets` board sockets on one relay (or, for the ceiling, on
+/// `mc-bench board-echo` at `url`), `rate` events/s for `secs`.
 pub async fn fanout(
-    relay: &str,
-    api: &str,
-    token: &str,
-    board: &str,
+    url: &str,
+    source: Source<'_>,
     sockets: usize,
     rate: u32,
     secs: u64,
-    relay_pid: u32,
+    server_pid: u32,
 ) -> anyhow::Result<()> {
+    let token = match source {
+        Source::Rest { token, .. } => token,
+        Source::Echo => "ceiling",
+    };
     let events = (u64::from(rate) * secs) as usize;
     let clock = Clock::new(events);
-    let rss_before = rss_kib(relay_pid)?;
-    let url = format!("{relay}/ws/board/{board}/sync");
+    let rss_before = rss_kib(server_pid)?;
+    let url = match source {
+        Source::Rest { board, .. } => format!("{url}/ws/board/{board}/sync"),
+        Source::Echo => url.to_owned(),
+    };
     let ready = Arc::new(AtomicUsize::new(0));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Received>();
     let connect_started = Instant::now();
@@ -186,7 +224,9 @@ pub async fn fanout(
                     Some(Ok(Message::Text(text))) => {
                         if let Some((index, l)) = clock.latency(text.as_str()) {
                             latencies.push(l);
-                            since.extend(since_event(text.as_str()).map(|d| (index, d)));
+                            since.extend(
+                                clock.since_event(index, text.as_str()).map(|d| (index, d)),
+                            );
                         }
                     }
                     Some(Ok(_)) => {}
@@ -217,13 +257,18 @@ pub async fn fanout(
     }
     let connect_secs = connect_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_idle = rss_kib(relay_pid)?;
+    let rss_idle = rss_kib(server_pid)?;
     let per_socket_kib = (rss_idle.saturating_sub(rss_before)) as f64 / sockets as f64;
 
     let publish_started = Instant::now();
-    let relay_cpu_before = cpu_time(&relay_pid.to_string())?;
+    let server_cpu_before = cpu_time(&server_pid.to_string())?;
     let own_cpu_before = cpu_time("self")?;
-    publish(api, token, board, events, rate, clock.clone()).await?;
+    match source {
+        Source::Rest { api, token, board } => {
+            publish(api, token, board, events, rate, clock.clone()).await?;
+        }
+        Source::Echo => publish_frames(&url, events, rate, clock.clone()).await?,
+    }
     let mut all = Vec::with_capacity(events * sockets);
     let mut all_since = Vec::with_capacity(events * sockets);
     let mut closed = 0usize;
@@ -236,7 +281,7 @@ pub async fn fanout(
     let expected = events * sockets;
     let delivered = all.len();
     let per_delivery_us = |spent: Duration| spent.as_secs_f64() * 1e6 / delivered.max(1) as f64;
-    let relay_us = per_delivery_us(cpu_time(&relay_pid.to_string())? - relay_cpu_before);
+    let relay_us = per_delivery_us(cpu_time(&server_pid.to_string())? - server_cpu_before);
     let client_us = per_delivery_us(cpu_time("self")? - own_cpu_before);
     let s = summarize(all);
     // Where the tail comes from: per event, when its first and its last socket got it.
@@ -249,8 +294,12 @@ pub async fn fanout(
     let seen = |v: Vec<Duration>| v.into_iter().filter(|d| *d != Duration::MAX).collect();
     let (f, l) = (summarize(seen(first)), summarize(seen(last)));
     let e = summarize(all_since.into_iter().map(|(_, d)| d).collect());
+    let run = match source {
+        Source::Rest { .. } => "",
+        Source::Echo => "ceiling, board-echo: ",
+    };
     println!(
-        "| {sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {closed} | {relay_us:.1} | {client_us:.1} | {per_socket_kib:.1} | {connect_secs:.1} |",
+        "| {run}{sockets} sockets, {rate} events/s for {secs} s | {delivered} of {expected} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {closed} | {relay_us:.1} | {client_us:.1} | {per_socket_kib:.1} | {connect_secs:.1} |",
         delivered as f64 / elapsed,
         e.p50,
         e.p99,
@@ -261,6 +310,131 @@ pub async fn fanout(
         s.max,
     );
     Ok(())
+}
+
+/// A `task.created` frame shaped like the relay's (same fields, about the same length),
+/// stamped now; what `board-echo` broadcasts in the ceiling run.
+fn ceiling_frame(index: usize) -> String {
+    let now = chrono::Utc::now();
+    let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let id = "01a24282-65ca-75ff-9019-b29aa20e26ce";
+    let user = "01a24279-5c74-74d0-89e4-e7522d0dd734";
+    serde_json::json!({
+        "type": "task.created", "seq": index + 1,
+        "task": {
+            "assignee_agent_id": null, "assignee_user_id": null, "blocked_by": [],
+            "board_id": id, "completed_at": null, "created_at": stamp,
+            "created_by_id": user, "created_by_type": "user", "description": null,
+            "due_at": null, "estimate_hours": null, "evidence": [], "id": id,
+            "position": 225_280.0, "priority": "medium", "status": "todo",
+            "status_changed_at": stamp, "tag_ids": [], "title": format!("ev-{index}"),
+            "updated_at": stamp, "version": 1,
+        },
+        "created_by": {"type": "user", "id": user, "name": "Demo Admin"},
+        "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+    .to_string()
+}
+
+/// Publishes `events` frames at `rate` per second through one socket to `board-echo`.
+async fn publish_frames(
+    url: &str,
+    events: usize,
+    rate: u32,
+    clock: Arc<Clock>,
+) -> anyhow::Result<()> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..events {
+        tick.tick().await;
+        clock.sent_at_us[i].store(clock.now_us(), Ordering::Release);
+        let publish = serde_json::json!({"type": "publish", "frame": ceiling_frame(i)});
+        ws.send(Message::text(publish.to_string())).await?;
+    }
+    let _ = ws.close(None).await;
+    Ok(())
+}
+
+/// `mc-bench board-echo`: the fan-out ceiling. A minimal broadcaster on the relay's
+/// WebSocket library with the relay's buffer sizes and design (a bounded queue per
+/// socket, queued frames written together): `auth` → `board.state` and membership;
+/// `publish {frame}` → `frame` to every member. No storage, no Redis, no rendering.
+pub async fn board_echo(addr: &str) -> anyhow::Result<()> {
+    type Members =
+        Arc<std::sync::Mutex<Vec<mpsc::Sender<tokio_tungstenite::tungstenite::Utf8Bytes>>>>;
+    let members: Members = Arc::default();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(8 * 1024);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let members = members.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) =
+                tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+            else {
+                return;
+            };
+            let Some(Ok(Message::Text(first))) = ws.next().await else {
+                return;
+            };
+            let Ok(first) = serde_json::from_str::<serde_json::Value>(first.as_str()) else {
+                return;
+            };
+            if first["type"] == "publish" {
+                let mut next = Some(first);
+                while let Some(frame) = next.take() {
+                    if let Some(text) = frame["frame"].as_str() {
+                        let text = tokio_tungstenite::tungstenite::Utf8Bytes::from(text.to_owned());
+                        // A full queue drops the member, as the relay's rooms do.
+                        members
+                            .lock()
+                            .expect("members")
+                            .retain(|tx| tx.try_send(text.clone()).is_ok());
+                    }
+                    if let Some(Ok(Message::Text(t))) = ws.next().await {
+                        next = serde_json::from_str(t.as_str()).ok();
+                    }
+                }
+                return;
+            }
+            let (tx, mut rx) = mpsc::channel(256);
+            members.lock().expect("members").push(tx);
+            if ws
+                .send(Message::text(r#"{"type":"board.state","seq":0}"#))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    biased;
+                    frame = rx.recv() => {
+                        let Some(frame) = frame else { return };
+                        if ws.feed(Message::Text(frame)).await.is_err() {
+                            return;
+                        }
+                        while let Ok(more) = rx.try_recv() {
+                            if ws.feed(Message::Text(more)).await.is_err() {
+                                return;
+                            }
+                        }
+                        if ws.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    incoming = ws.next() => match incoming {
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                        Some(Ok(_)) => {}
+                    },
+                }
+            }
+        });
+    }
 }
 
 type Socket =

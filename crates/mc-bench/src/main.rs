@@ -23,6 +23,9 @@ usage: mc-bench <command> [args]
   login <api-url> <email> <password> <n>  sequential login latency (argon2id)
   fanout <relay-ws> <api> <token> <board> <sockets> <rate> <secs> <relay-pid>
                                           board sync fan-out on one relay
+  fanout-ceiling <echo-ws> <sockets> <rate> <secs> <echo-pid>
+                                          the same against board-echo
+  board-echo <addr>                       minimal broadcaster (the fan-out ceiling)
   sse <api> <token> <board> <streams> <rate> <secs>
                                           SSE delivery and replay
   queue <database-url> <jobs>             job queue throughput, latency, priority
@@ -96,9 +99,7 @@ fn main() -> ExitCode {
             ["fanout", relay, api, token, board, sockets, rate, secs, pid] => {
                 live::fanout(
                     relay,
-                    api,
-                    token,
-                    board,
+                    live::Source::Rest { api, token, board },
                     sockets.parse()?,
                     rate.parse()?,
                     secs.parse()?,
@@ -106,6 +107,18 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            ["fanout-ceiling", url, sockets, rate, secs, pid] => {
+                live::fanout(
+                    url,
+                    live::Source::Echo,
+                    sockets.parse()?,
+                    rate.parse()?,
+                    secs.parse()?,
+                    pid.parse()?,
+                )
+                .await
+            }
+            ["board-echo", addr] => live::board_echo(addr).await,
             ["sse", api, token, board, streams, rate, secs] => {
                 live::sse(
                     api,

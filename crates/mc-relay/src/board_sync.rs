@@ -290,48 +290,56 @@ impl Connection {
         let mut next_recheck = Instant::now() + ws.check_interval;
         let chores = tokio::time::sleep_until(next_ping.min(next_recheck).into());
         tokio::pin!(chores);
+        // Polled only while a write waits on a stalled peer: a room that drops this socket
+        // also ends its queue, so an idle socket learns it from `rx` and a busy one from
+        // `dropped_as_slow` before each batch; checking the token on every delivery costs
+        // a lock per frame.
         let kicked = membership.kicked.clone().cancelled_owned();
         tokio::pin!(kicked);
         let slow = || Close(CLOSE_SLOW, "slow consumer; resume from your last seq");
         loop {
             tokio::select! {
                 biased;
-                () = &mut kicked => return Ok(slow()),
                 frame = membership.rx.recv() => {
-                    let Some(frame) = frame else {
+                    let Some(mut frame) = frame else {
                         return Ok(match membership.ended() {
                             Ended::SlowConsumer => slow(),
                             Ended::Unavailable => Close(CLOSE_RESTART, "resume from your last seq"),
                         });
                     };
+                    if membership.dropped_as_slow() {
+                        return Ok(slow());
+                    }
                     // Frames that queued up meanwhile go out in the same write: a busy
                     // relay makes one send per socket per wake-up, not one per frame.
-                    let mut batch = vec![frame];
-                    while batch.len() < SEND_BATCH {
-                        match membership.rx.try_recv() {
-                            Ok(more) => batch.push(more),
-                            Err(_) => break,
-                        }
-                    }
-                    let mut gone = false;
                     let mut fed = 0u64;
-                    for frame in batch {
-                        if frame.seq <= cursor {
-                            continue;
+                    let mut gone = false;
+                    for taken in 1..=SEND_BATCH {
+                        if frame.seq > cursor {
+                            cursor = frame.seq;
+                            gone = frame.effect == Effect::BoardGone;
+                            // The send first: the token is looked at only if the peer stalls.
+                            tokio::select! {
+                                biased;
+                                sent = self.socket.feed(Message::Text(frame.text)) => sent.map_err(|_| Close(1006, "send failed"))?,
+                                () = &mut kicked => return Ok(slow()),
+                            }
+                            fed += 1;
+                            if gone {
+                                break;
+                            }
                         }
-                        cursor = frame.seq;
-                        gone |= frame.effect == Effect::BoardGone;
-                        tokio::select! {
-                            sent = self.socket.feed(Message::Text(frame.text)) => sent.map_err(|_| Close(1006, "send failed"))?,
-                            () = &mut kicked => return Ok(slow()),
-                        }
-                        fed += 1;
-                        if gone {
+                        if taken == SEND_BATCH {
                             break;
+                        }
+                        match membership.rx.try_recv() {
+                            Ok(more) => frame = more,
+                            Err(_) => break,
                         }
                     }
                     if fed > 0 {
                         tokio::select! {
+                            biased;
                             sent = self.socket.flush() => sent.map_err(|_| Close(1006, "send failed"))?,
                             () = &mut kicked => return Ok(slow()),
                         }

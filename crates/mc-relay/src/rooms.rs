@@ -88,9 +88,14 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// Whether the room dropped this socket for being slow (cheaper than the token).
+    pub fn dropped_as_slow(&self) -> bool {
+        self.slow.load(Ordering::Acquire)
+    }
+
     /// Why the queue ended (after `rx.recv()` returned `None`).
     pub fn ended(&self) -> Ended {
-        if self.slow.load(Ordering::Acquire) {
+        if self.dropped_as_slow() {
             Ended::SlowConsumer
         } else {
             Ended::Unavailable
