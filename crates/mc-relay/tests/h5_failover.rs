@@ -2,7 +2,7 @@
 //! the process is killed with SIGKILL mid-conversation, every client reconnects to the
 //! survivor, resumes from its last seq and re-sends what was not acknowledged; in the end
 //! each user has exactly one reply per message sent, and no client saw a message twice or
-//! missed one.
+//! missed one. And the hold of a message that arrives ahead of a gap.
 //!
 //! Small by default (part of `scripts/test`); `scripts/bench failover` runs it at full
 //! scale with `MC_FAILOVER_USERS` and `MC_FAILOVER_MESSAGES`.
@@ -13,6 +13,11 @@
 mod common;
 
 use common::run_api;
+use mc_domain::chat::repo::{self, NewMessage};
+use mc_domain::chat::{ChatDelivery, ChatHub, ChatMessage, ChatRole, MessageStatus};
+use mc_domain::db::begin_org;
+use mc_domain::ids::{AgentId, ChatSessionId, H5UserId};
+use mc_domain::redis::RedisHandle;
 use mc_testkit::api::{Session, TestApi};
 use mc_testkit::contract::KillOnDrop;
 use mc_testkit::ws::{WsClient, WsEvent};
@@ -268,25 +273,16 @@ async fn assigned_user(
     login.body["access_token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_relay_loses_and_duplicates_nothing() {
-    let users = env_usize("MC_FAILOVER_USERS", 6);
-    let messages = env_usize("MC_FAILOVER_MESSAGES", 12);
-    // Many users log in from this one address.
-    let api = TestApi::start_with(run_api, |c| {
-        let many = mc_domain::config::Quota {
-            per_minute: 100_000,
-            burst: 100_000,
-        };
-        c.rate_limits.login_per_ip = many;
-        c.rate_limits.anonymous = many;
-        c.rate_limits.enterprise = many;
-        c.rate_limits.pro = many;
-        c.rate_limits.free = many;
-    })
-    .await;
-    let admin = api.org_admin("failover").await;
-    let token = api.registration_token(&admin).await;
+/// A registered gateway with one agent, and a board to assign users on.
+struct Office {
+    gateway: String,
+    relay_token: String,
+    agent: String,
+    board: String,
+}
+
+async fn office(api: &TestApi, admin: &Session) -> Office {
+    let token = api.registration_token(admin).await;
     let registered = api
         .post(None, "/api/v1/gateway-registry/register",
             json!({"organization_id": admin.org_id.unwrap(), "registration_token": token, "name": "office"}))
@@ -310,6 +306,146 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
             "id",
         )
         .await;
+    Office {
+        gateway,
+        relay_token,
+        agent,
+        board,
+    }
+}
+
+/// Connects the scripted gateway to `relay`.
+async fn connect_gateway(relay: &mc_testkit::Spawned, office: &Office) {
+    let gateway = &office.gateway;
+    let mut gw = WsClient::connect(&relay.ws_url(&format!("/ws/gateway/{gateway}/relay"))).await;
+    gw.send_json(&json!({"type": "auth", "payload": {"relay_token": office.relay_token}}))
+        .await;
+    assert_eq!(gw.next_json(WAIT).await["type"], "auth_ok");
+    tokio::spawn(scripted_gateway(gw));
+}
+
+/// The `chat` frames `ws` receives until none comes for `quiet`: (seq, content).
+async fn chats_until_quiet(ws: &mut WsClient, quiet: Duration) -> Vec<(i64, String)> {
+    let mut seen = Vec::new();
+    while let Ok(event) = tokio::time::timeout(quiet, ws.next_event(WAIT)).await {
+        let WsEvent::Json(frame) = event else {
+            panic!("socket ended: {event:?}");
+        };
+        if frame["type"] == "chat" {
+            let content = frame["payload"]["content"].as_str().unwrap_or_default();
+            seen.push((frame["seq"].as_i64().unwrap(), content.to_owned()));
+        }
+    }
+    seen
+}
+
+/// Live deliveries can reach a socket out of order (replies commit concurrently and are
+/// published as they commit). A message ahead of a gap is held: when the missing one comes
+/// live within the wait, both go out in order; when it never comes, it is read from the
+/// log once the wait is over. Either way: in order, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_ahead_of_a_gap_waits_for_it_or_reads_it_from_the_log() {
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("ordering").await;
+    let office = office(&api, &admin).await;
+    let relay = spawn_service({
+        let config = api.relay_config();
+        move |l, s| mc_relay::run(config, l, s)
+    })
+    .await;
+    relay.wait_ready().await;
+    connect_gateway(&relay, &office).await;
+    let token = assigned_user(&api, &admin, &office.agent, &office.board, 0).await;
+    let mut ws = WsClient::connect(&relay.ws_url("/ws/h5/chat")).await;
+    ws.send_json(&json!({"type": "auth", "payload": {"token": token}}))
+        .await;
+    let ok = ws.next_of_type("auth_ok", WAIT).await;
+    let user = H5UserId(ok["payload"]["user_id"].as_str().unwrap().parse().unwrap());
+    ws.send_json(&json!({"type": "chat", "id": "m0", "payload": {"agent_id": office.agent, "content": "hello"}}))
+        .await;
+    let reply = loop {
+        let frame = ws.next_of_type("chat", WAIT).await;
+        if frame["payload"]["role"] == "agent" {
+            break frame;
+        }
+    };
+    assert_eq!(reply["seq"], 2);
+    let session = ChatSessionId(
+        reply["payload"]["session_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+
+    // Replies 3..=6 stored behind the relay's back, then announced by the test.
+    let org = admin.org_id.unwrap();
+    let contents = ["late 3", "late 4", "late 5", "late 6"];
+    let new: Vec<NewMessage<'_>> = contents
+        .iter()
+        .map(|content| NewMessage {
+            session,
+            role: ChatRole::Agent,
+            content,
+            client_message_id: content,
+            run_id: None,
+            status: MessageStatus::Completed,
+        })
+        .collect();
+    let mut tx = begin_org(api.db.pool(), org).await.unwrap();
+    let stored = repo::append_many(&mut *tx, &new).await.unwrap();
+    tx.commit().await.unwrap();
+    let stored: Vec<ChatMessage> = stored.into_iter().map(|(_, m, _)| m).collect();
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
+    let hub = ChatHub::new(Some(RedisHandle::new(&api.redis).unwrap()), "test");
+    let agent = AgentId(office.agent.parse().unwrap());
+    let announce = |message: &ChatMessage| ChatDelivery::Message {
+        agent_id: agent,
+        message: message.clone(),
+    };
+
+    // 4 overtakes 3; 3 comes 50 ms later, inside the wait.
+    hub.publish_user(user, &announce(&stored[1])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    hub.publish_user(user, &announce(&stored[0])).await.unwrap();
+    let seen = chats_until_quiet(&mut ws, Duration::from_millis(600)).await;
+    assert_eq!(seen, [(3, "late 3".to_owned()), (4, "late 4".to_owned())]);
+
+    // 6 is announced and 5 never is: after the wait, 5 comes from the log, then 6.
+    hub.publish_user(user, &announce(&stored[3])).await.unwrap();
+    let seen = chats_until_quiet(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(seen, [(5, "late 5".to_owned()), (6, "late 6".to_owned())]);
+
+    // 5's announcement arriving after all is not delivered again.
+    hub.publish_user(user, &announce(&stored[2])).await.unwrap();
+    assert_eq!(
+        chats_until_quiet(&mut ws, Duration::from_millis(500)).await,
+        []
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_relay_loses_and_duplicates_nothing() {
+    let users = env_usize("MC_FAILOVER_USERS", 6);
+    let messages = env_usize("MC_FAILOVER_MESSAGES", 12);
+    // Many users log in from this one address.
+    let api = TestApi::start_with(run_api, |c| {
+        let many = mc_domain::config::Quota {
+            per_minute: 100_000,
+            burst: 100_000,
+        };
+        c.rate_limits.login_per_ip = many;
+        c.rate_limits.anonymous = many;
+        c.rate_limits.enterprise = many;
+        c.rate_limits.pro = many;
+        c.rate_limits.free = many;
+    })
+    .await;
+    let admin = api.org_admin("failover").await;
+    let office = office(&api, &admin).await;
 
     // Relay B (survivor) in-process, holding the gateway; relay A a process to kill.
     let mut config = api.relay_config();
@@ -331,18 +467,14 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
         ok.is_ok_and(|r| r.status().is_success()).then_some(())
     })
     .await;
-    let mut gw = WsClient::connect(&relay_b.ws_url(&format!("/ws/gateway/{gateway}/relay"))).await;
-    gw.send_json(&json!({"type": "auth", "payload": {"relay_token": relay_token}}))
-        .await;
-    assert_eq!(gw.next_json(WAIT).await["type"], "auth_ok");
-    tokio::spawn(scripted_gateway(gw));
+    connect_gateway(&relay_b, &office).await;
 
     let url_a = format!("ws://127.0.0.1:{port_a}/ws/h5/chat");
     let url_b = relay_b.ws_url("/ws/h5/chat");
     let mut clients = Vec::new();
     let mut tokens = Vec::with_capacity(users);
     for n in 0..users {
-        tokens.push(assigned_user(&api, &admin, &agent, &board, n).await);
+        tokens.push(assigned_user(&api, &admin, &office.agent, &office.board, n).await);
     }
     let started = Arc::new(AtomicUsize::new(0));
     // Everyone chats at once.
@@ -356,7 +488,7 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
         let client = Client {
             urls,
             token,
-            agent: agent.clone(),
+            agent: office.agent.clone(),
             ws: None,
             session: None,
             last_seq: 0,
