@@ -385,8 +385,8 @@ pub async fn board_echo(addr: &str) -> anyhow::Result<()> {
                 return;
             };
             if first["type"] == "publish" {
-                let mut next = Some(first);
-                while let Some(frame) = next.take() {
+                let mut frame = first;
+                loop {
                     if let Some(text) = frame["frame"].as_str() {
                         let text = tokio_tungstenite::tungstenite::Utf8Bytes::from(text.to_owned());
                         // A full queue drops the member, as the relay's rooms do.
@@ -395,11 +395,14 @@ pub async fn board_echo(addr: &str) -> anyhow::Result<()> {
                             .expect("members")
                             .retain(|tx| tx.try_send(text.clone()).is_ok());
                     }
-                    if let Some(Ok(Message::Text(t))) = ws.next().await {
-                        next = serde_json::from_str(t.as_str()).ok();
-                    }
+                    frame = match ws.next().await {
+                        Some(Ok(Message::Text(t))) => {
+                            serde_json::from_str(t.as_str()).unwrap_or_default()
+                        }
+                        Some(Ok(_)) => serde_json::Value::Null,
+                        _ => return,
+                    };
                 }
-                return;
             }
             let (tx, mut rx) = mpsc::channel(256);
             members.lock().expect("members").push(tx);
