@@ -90,13 +90,30 @@ pub async fn users(
     if agents.is_empty() {
         bail!("no simulated agents are linked yet");
     }
-    let board = call(
-        reqwest::Method::POST,
-        "/boards",
+    // The board of an earlier run on the same stack is reused.
+    let boards = call(
+        reqwest::Method::GET,
+        "/boards?limit=100",
         Some(&admin),
-        Some(json!({"name": "Bench chat"})),
+        None,
     )
     .await?;
+    let existing = boards["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|b| b["name"] == "Bench chat"))
+        .cloned();
+    let board = match existing {
+        Some(board) => board,
+        None => {
+            call(
+                reqwest::Method::POST,
+                "/boards",
+                Some(&admin),
+                Some(json!({"name": "Bench chat"})),
+            )
+            .await?
+        }
+    };
     let board = board["id"].as_str().context("board")?.to_owned();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let next = AtomicUsize::new(0);
@@ -188,9 +205,9 @@ async fn open(url: &str, source: Option<IpAddr>, token: &str) -> anyhow::Result<
     }
 }
 
-/// `mc-bench h5-load`: one socket per user (spread over `urls`), `rate` chat messages per
-/// second in total for `secs`, each user's messages answered in order; a round trip ends
-/// at the agent's final `chat` frame. Prints one Markdown row.
+/// `mc-bench h5-load`: one socket per user (spread over `urls`), a warm-up message per user,
+/// then `rate` chat messages per second in total for `secs`, each user's messages answered
+/// in order; a round trip ends at the agent's final `chat` frame. Prints one Markdown row.
 pub async fn load(
     urls: &str,
     users_file: &str,
@@ -269,16 +286,11 @@ pub async fn load(
         senders.push((tx, agent.clone()));
         outstanding.push(pending);
     }
-    let total = (u64::from(rate) * secs) as usize;
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     // Message ids are unique per run: the same users chat again in the next run, and a
     // repeated id is (rightly) taken as a retry of the stored message, not a new one.
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let started = Instant::now();
-    for i in 0..total {
-        // Open loop: each message leaves at its scheduled time, whatever came back.
-        let due = started + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
+    // `send(i, tag)`: message i of the run, from user i mod users (round robin).
+    let send = |i: usize, tag: &str| {
         let user = i % senders.len();
         let (tx, agent) = &senders[user];
         outstanding[user]
@@ -286,8 +298,46 @@ pub async fn load(
             .expect("pending")
             .times
             .push(Instant::now());
-        let frame = json!({"type": "chat", "id": format!("{}-{i}", &run[..8]), "payload": {"agent_id": agent, "content": format!("message {i}")}});
+        let frame = json!({"type": "chat", "id": format!("{}-{tag}{i}", &run[..8]), "payload": {"agent_id": agent, "content": format!("message {i}")}});
         let _ = tx.send(frame.to_string());
+    };
+    // Warm-up, not counted: one message per user, at the offered rate (at most 1,000/s),
+    // answered before the timed run starts. A relay reads a user's route and session on
+    // the user's first message there and keeps them; with two relays, half the users
+    // meet the second relay for the first time in this run.
+    let warm_interval = Duration::from_secs_f64(1.0 / f64::from(rate.clamp(1, 1000)));
+    let warm_started = Instant::now();
+    for i in 0..senders.len() {
+        tokio::time::sleep_until((warm_started + warm_interval.mul_f64(i as f64)).into()).await;
+        send(i, "w");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while samples.lock().expect("samples").len() < senders.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let warm = std::mem::take(&mut *samples.lock().expect("samples"));
+    to_stored.lock().expect("stored").clear();
+    if warm.len() < senders.len() {
+        bail!(
+            "warm-up: {} of {} answered in 30 s",
+            warm.len(),
+            senders.len()
+        );
+    }
+    let warm = summarize(warm.into_iter().map(|(_, took)| took).collect());
+    eprintln!(
+        "{label}: warm-up, one message per user: p50 {:.2} ms, p99 {:.2} ms",
+        warm.p50, warm.p99
+    );
+
+    let total = (u64::from(rate) * secs) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let started = Instant::now();
+    for i in 0..total {
+        // Open loop: each message leaves at its scheduled time, whatever came back.
+        let due = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        send(i, "");
     }
     let sending = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(30);

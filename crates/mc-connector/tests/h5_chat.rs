@@ -469,6 +469,67 @@ async fn offline_agents_are_reported_and_messages_marked_failed() {
     );
 }
 
+/// The relay keeps a user's route and session once read, but the database checks them
+/// with each message: an unassigned user is refused at once (not after a cache expires)
+/// and nothing is stored; assigned again, the user goes on in the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unassigned_user_is_refused_at_once_and_served_again_when_reassigned() {
+    let office = Office::open("h5-unassign").await;
+    let user = office.user("gina").await;
+    let agent = office.agents[0].0.clone();
+    let (mut ws, _) = chat_socket(&office.relay, &user).await;
+    ws.send_json(&chat_frame("u-1", &agent, "first")).await;
+    let (first, _) = next_message(&mut ws, "user").await;
+    next_message(&mut ws, "agent").await;
+    let session = first["payload"]["session_id"].as_str().unwrap().to_owned();
+
+    office
+        .api
+        .delete(
+            &office.admin.token,
+            &format!("/api/v1/h5/users/{}/assign/{agent}", user.id),
+        )
+        .await
+        .expect(204);
+    ws.send_json(&chat_frame("u-2", &agent, "still there?"))
+        .await;
+    let refused = ws.next_of_type("error", WAIT).await;
+    assert_eq!(refused["payload"]["code"], "FORBIDDEN", "{refused}");
+    assert_eq!(refused["id"], "u-2");
+
+    office
+        .api
+        .post(
+            Some(&office.admin.token),
+            &format!("/api/v1/h5/users/{}/assign", user.id),
+            json!({"agent_id": agent, "board_id": office.board}),
+        )
+        .await
+        .expect(200);
+    ws.send_json(&chat_frame("u-3", &agent, "back again")).await;
+    let (again, _) = next_message(&mut ws, "user").await;
+    assert_eq!(again["payload"]["session_id"], session.as_str());
+    assert_eq!(again["seq"], 3, "the refused message took no seq");
+    let (reply, _) = next_message(&mut ws, "agent").await;
+    assert_eq!(reply["seq"], 4);
+    let history = office
+        .api
+        .get(
+            &user.token,
+            &format!("/api/v1/h5/chat/sessions/{session}/messages?after_seq=0"),
+        )
+        .await
+        .expect(200);
+    let ids: Vec<&str> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["client_message_id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"u-2"), "{ids:?}");
+    assert_eq!(ids.len(), 4, "{ids:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_error_frames_or_close_codes_and_others_are_unaffected() {
     let office = Office::open("h5-bad").await;
@@ -702,6 +763,14 @@ async fn a_message_stored_by_a_relay_that_died_before_sending_it_is_sent_by_the_
         reply["payload"]["content"],
         reply_for("Simulated agent 1", "left behind").as_str()
     );
-    // Accepted now: the next sweep has nothing to do.
+    // Accepted now (recorded as sent within a moment): the next sweep has nothing to do.
+    let session = stored["payload"]["session_id"].as_str().unwrap();
+    let path = format!("/api/v1/h5/chat/sessions/{session}/messages?after_seq=0");
+    let api = &office.api;
+    eventually(WAIT, "the message is recorded as sent", || async {
+        let history = api.get(&user.token, &path).await.expect(200);
+        (history.body["items"][0]["status"] == "sent").then_some(())
+    })
+    .await;
     assert_eq!(chat.resend_unsent(Duration::ZERO, hour).await.unwrap(), 0);
 }

@@ -7,6 +7,11 @@
 //! `Lagged` and must resynchronise from Postgres; when the Redis connection drops, every
 //! listener gets `Delivery::Resync` for the same reason. Nothing a client needs lives only
 //! here: Redis pub/sub is ephemeral by design.
+//!
+//! A message for a channel that has listeners in the publishing process is handed to them
+//! at once, not after a round trip through Redis (a chat reply whose user is on the relay
+//! holding the gateway never waits on Redis). Its Redis copy, for the other processes,
+//! carries the publisher's origin tag, and the publisher's own listener drops it unread.
 
 use crate::error::{Error, Result};
 use crate::redis::RedisHandle;
@@ -50,6 +55,19 @@ struct Inner<T> {
     channels: Mutex<HashMap<String, Channel<T>>>,
     capacity: usize,
     redis: Option<(RedisHandle, mpsc::UnboundedSender<Command>)>,
+    /// Prefix of the Redis copies of messages this fan-out delivered itself:
+    /// [`TAG_MARK`], 16 hex digits unique to it, [`TAG_MARK`].
+    origin: String,
+}
+
+/// Starts and ends an origin tag. No JSON text starts with it, so untagged messages (from
+/// other publishers) are read as before.
+const TAG_MARK: char = '\u{1}';
+/// Length of an origin tag in bytes.
+const TAG_LEN: usize = 18;
+
+fn new_origin() -> String {
+    format!("{TAG_MARK}{:016x}{TAG_MARK}", fastrand::u64(..))
 }
 
 /// Fan-out of `T` messages on named channels.
@@ -108,6 +126,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
                 channels: Mutex::new(HashMap::new()),
                 capacity,
                 redis: None,
+                origin: new_origin(),
             }),
         }
     }
@@ -119,6 +138,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
             channels: Mutex::new(HashMap::new()),
             capacity,
             redis: Some((handle.clone(), commands)),
+            origin: new_origin(),
         });
         tokio::spawn(listen(handle, Arc::downgrade(&inner), rx));
         Self { inner }
@@ -171,6 +191,10 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
             channels.get(channel).map(|c| c.tx.clone())
         };
         let Some(sender) = sender else { return };
+        Self::decode_to(&sender, channel, payload);
+    }
+
+    fn decode_to(sender: &broadcast::Sender<Delivery<T>>, channel: &str, payload: &[u8]) {
         match serde_json::from_slice::<T>(payload) {
             Ok(item) => {
                 let _ = sender.send(Delivery::Item(Arc::new(item)));
@@ -181,8 +205,32 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
         }
     }
 
+    /// A message from Redis: dropped when this fan-out tagged it (its listeners had it
+    /// already), else delivered without its tag.
+    fn receive(inner: &Inner<T>, channel: &str, payload: &[u8]) {
+        let payload = match payload.first() {
+            Some(1) if payload.len() >= TAG_LEN => {
+                if payload[..TAG_LEN] == *inner.origin.as_bytes() {
+                    return;
+                }
+                &payload[TAG_LEN..]
+            }
+            _ => payload,
+        };
+        Self::dispatch(inner, channel, payload);
+    }
+
+    /// This process's listeners of `channel` and how many there are, if any.
+    fn local_listeners(&self, channel: &str) -> Option<(broadcast::Sender<Delivery<T>>, usize)> {
+        let channels = self.inner.channels.lock().expect("fanout lock");
+        channels
+            .get(channel)
+            .filter(|c| c.listeners > 0)
+            .map(|c| (c.tx.clone(), c.listeners))
+    }
+
     /// Publishes already-encoded messages, pipelined. In Redis mode they reach every
-    /// process; locally they are dispatched at once.
+    /// process (this one's listeners at once); locally they are dispatched at once.
     pub async fn publish(&self, messages: &[(String, String)]) -> Result<()> {
         match &self.inner.redis {
             None => {
@@ -194,11 +242,45 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Fanout<T> {
             Some((handle, _)) => {
                 let mut pipe = redis::pipe();
                 for (channel, payload) in messages {
-                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                    match self.local_listeners(channel) {
+                        Some((sender, _)) => {
+                            Self::decode_to(&sender, channel, payload.as_bytes());
+                            let mut tagged = String::with_capacity(TAG_LEN + payload.len());
+                            tagged.push_str(&self.inner.origin);
+                            tagged.push_str(payload);
+                            pipe.cmd("PUBLISH").arg(channel).arg(tagged).ignore();
+                        }
+                        None => {
+                            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                        }
+                    }
                 }
                 let mut conn = handle.conn();
                 let _: () = pipe.query_async(&mut conn).await?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Publishes one message for a channel with one holder (a gateway's route) and returns
+    /// how many got it. When this process listens, only its listeners get it (their count
+    /// is returned); otherwise Redis counts the processes subscribed. Zero means nobody
+    /// holds the channel now.
+    pub async fn publish_counted(&self, channel: &str, payload: &str) -> Result<usize> {
+        if let Some((sender, listeners)) = self.local_listeners(channel) {
+            Self::decode_to(&sender, channel, payload.as_bytes());
+            return Ok(listeners);
+        }
+        match &self.inner.redis {
+            None => Ok(0),
+            Some((handle, _)) => {
+                let mut conn = handle.conn();
+                let receivers: usize = redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(payload)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(receivers)
             }
         }
     }
@@ -336,7 +418,7 @@ async fn listen<T: DeserializeOwned + Send + Sync + 'static>(
                     Some(msg) => {
                         let Some(strong) = inner.upgrade() else { return };
                         let channel = msg.get_channel_name().to_owned();
-                        Fanout::<T>::dispatch(&strong, &channel, msg.get_payload_bytes());
+                        Fanout::<T>::receive(&strong, &channel, msg.get_payload_bytes());
                     }
                 },
             }

@@ -1,8 +1,9 @@
-//! `h5_chat_append_many` (migration 0015): a batch is stored set-based with per-session
-//! seqs in the order given, retries (already stored, or repeated in the batch) come back
-//! as duplicates of the stored message, a missing session stores nothing, each stored
-//! message has exactly one outbox event, and concurrent batches on the same sessions
-//! neither deadlock nor hand out a seq twice.
+//! `h5_chat_append_many` (migrations 0015, 0016): a batch is stored set-based with
+//! per-session seqs in the order given, retries (already stored, or repeated in the batch)
+//! come back as duplicates of the stored message, a missing session stores nothing, each
+//! stored message has exactly one outbox event, concurrent batches on the same sessions
+//! neither deadlock nor hand out a seq twice, and a user message is stored only while its
+//! user may send it to the gateway it names.
 
 use mc_domain::chat::repo::{NewMessage, append_many};
 use mc_domain::chat::{ChatRole, MessageStatus};
@@ -29,7 +30,7 @@ async fn seed(pool: &PgPool, sessions: usize) -> (OrgId, Vec<ChatSessionId>) {
     let mut tx = begin_org(pool, org).await.unwrap();
     exec(
         &mut tx,
-        "INSERT INTO organizations (id, slug, name) VALUES ($1, 'chat', 'chat')",
+        "INSERT INTO organizations (id, slug, name) VALUES ($1, $1::text, 'chat')",
         &[org.0],
     )
     .await;
@@ -57,14 +58,16 @@ async fn seed(pool: &PgPool, sessions: usize) -> (OrgId, Vec<ChatSessionId>) {
     (org, ids)
 }
 
-fn user(session: ChatSessionId, client_id: &str) -> NewMessage<'_> {
+fn user(org: OrgId, session: ChatSessionId, client_id: &str) -> NewMessage<'_> {
     NewMessage {
+        org,
         session,
         role: ChatRole::User,
         content: "hello",
         client_message_id: client_id,
         run_id: None,
         status: MessageStatus::Received,
+        gateway: None,
     }
 }
 
@@ -76,23 +79,26 @@ async fn a_batch_gets_seqs_in_order_and_retries_come_back_as_duplicates() {
     let (s1, s2) = (sessions[0], sessions[1]);
     let missing = ChatSessionId::generate();
     let reply = NewMessage {
+        org,
         session: s2,
         role: ChatRole::Agent,
         content: "hi there",
         client_message_id: "run:r1",
         run_id: Some("r1"),
         status: MessageStatus::Completed,
+        gateway: None,
     };
 
     let mut tx = begin_org(pool, org).await.unwrap();
     let batch = [
-        user(s1, "a"),
-        user(s1, "b"),
-        user(s1, "a"),
+        user(org, s1, "a"),
+        user(org, s1, "b"),
+        user(org, s1, "a"),
         reply,
-        user(missing, "x"),
+        user(org, missing, "x"),
     ];
-    let stored = append_many(&mut *tx, &batch).await.unwrap();
+    // Also works inside a caller's transaction.
+    let stored = append_many(&mut *tx, &batch, false).await.unwrap();
     tx.commit().await.unwrap();
     let summary: Vec<(usize, i64, bool)> = stored.iter().map(|(i, m, d)| (*i, m.seq, *d)).collect();
     // The repeated "a" is the first "a"; the missing session stores nothing.
@@ -106,11 +112,9 @@ async fn a_batch_gets_seqs_in_order_and_retries_come_back_as_duplicates() {
     assert_eq!(stored[3].1.status, MessageStatus::Completed);
 
     // A later batch: "b" is a retry of the stored one, "c" is next.
-    let mut tx = begin_org(pool, org).await.unwrap();
-    let stored = append_many(&mut *tx, &[user(s1, "b"), user(s1, "c")])
+    let stored = append_many(pool, &[user(org, s1, "b"), user(org, s1, "c")], false)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     let summary: Vec<(usize, i64, bool)> = stored.iter().map(|(i, m, d)| (*i, m.seq, *d)).collect();
     assert_eq!(summary, vec![(0, 2, true), (1, 3, false)]);
 
@@ -144,6 +148,42 @@ async fn a_batch_gets_seqs_in_order_and_retries_come_back_as_duplicates() {
     assert_eq!(events, expected);
 }
 
+/// One batch spans organizations: each row is stored under its own organization's
+/// row-level security, so a row that names another organization than its session's is
+/// not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_several_organizations_stores_each_row_under_its_own() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (first, ours) = seed(pool, 1).await;
+    let (second, theirs) = seed(pool, 1).await;
+    let mut batch = [
+        user(first, ours[0], "a"),
+        user(second, theirs[0], "b"),
+        // Claims the first organization for the second's session: invisible, not stored.
+        user(first, theirs[0], "c"),
+    ];
+    batch.sort_by_key(|m| (m.org, m.session));
+    let stored = append_many(pool, &batch, false).await.unwrap();
+    let mut by_client: Vec<(&str, i64)> = stored
+        .iter()
+        .map(|(i, m, _)| (batch[*i].client_message_id, m.seq))
+        .collect();
+    by_client.sort();
+    assert_eq!(by_client, vec![("a", 1), ("b", 1)]);
+    let mut tx = begin_system(pool).await.unwrap();
+    let rows: Vec<(OrgId, String)> = sqlx::query_as(
+        "SELECT organization_id, client_message_id FROM h5_chat_messages ORDER BY 2",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(first, "a".to_owned()), (second, "b".to_owned())]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_on_the_same_sessions_hand_out_each_seq_once() {
     let db = TestDb::migrated().await;
@@ -165,11 +205,9 @@ async fn concurrent_batches_on_the_same_sessions_hand_out_each_seq_once() {
                 let batch: Vec<NewMessage<'_>> = sorted
                     .iter()
                     .zip(&ids)
-                    .map(|(s, id)| user(*s, id))
+                    .map(|(s, id)| user(org, *s, id))
                     .collect();
-                let mut tx = begin_org(&pool, org).await.unwrap();
-                let stored = append_many(&mut *tx, &batch).await.unwrap();
-                tx.commit().await.unwrap();
+                let stored = append_many(&pool, &batch, false).await.unwrap();
                 assert!(stored.iter().all(|(_, _, duplicate)| !duplicate));
                 assert_eq!(stored.len(), batch.len());
             }
@@ -196,4 +234,106 @@ async fn concurrent_batches_on_the_same_sessions_hand_out_each_seq_once() {
             .await
             .unwrap();
     assert_eq!(events, 3 * n);
+}
+
+/// A user message naming the gateway it goes to (migration 0016) is stored only while the
+/// session is active on that gateway, its agent is on it and the user is assigned to the
+/// agent; a refused one (a retry of a stored message too) returns nothing. Replies name
+/// no gateway and are not checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_message_is_stored_only_while_its_user_may_send_it_to_that_gateway() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (org, sessions) = seed(pool, 1).await;
+    let session = sessions[0];
+    let mut tx = begin_org(pool, org).await.unwrap();
+    let (gateway, agent, h5): (Uuid, Uuid, Uuid) = sqlx::query_as(
+        "SELECT gateway_id, agent_id, h5_user_id FROM h5_chat_sessions WHERE id = $1",
+    )
+    .bind(session)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let board = Uuid::now_v7();
+    exec(
+        &mut tx,
+        "UPDATE agents SET gateway_id = $1 WHERE id = $2",
+        &[gateway, agent],
+    )
+    .await;
+    exec(
+        &mut tx,
+        "INSERT INTO boards (id, organization_id, name, slug) VALUES ($1, $2, 'chat', 'chat')",
+        &[board, org.0],
+    )
+    .await;
+    exec(&mut tx, "INSERT INTO h5_user_agent_assignments (id, organization_id, h5_user_id, agent_id, board_id) VALUES ($1, $2, $3, $4, $5)", &[Uuid::now_v7(), org.0, h5, agent, board]).await;
+    let other = Uuid::now_v7();
+    exec(&mut tx, "INSERT INTO gateways (id, organization_id, name, relay_token_hash) VALUES ($1, $2, 'branch', $1::text)", &[other, org.0]).await;
+    tx.commit().await.unwrap();
+
+    // (client id, gateway named) → seq stored, or None when refused.
+    let append = |client_id: &'static str, named: Uuid| async move {
+        let message = NewMessage {
+            gateway: Some(named.into()),
+            ..user(org, session, client_id)
+        };
+        let stored = append_many(pool, &[message], false).await.unwrap();
+        stored.first().map(|(_, m, duplicate)| (m.seq, *duplicate))
+    };
+    let change = |sql: &'static str, binds: Vec<Uuid>| async move {
+        let mut tx = begin_org(pool, org).await.unwrap();
+        exec(&mut tx, sql, &binds).await;
+        tx.commit().await.unwrap();
+    };
+
+    assert_eq!(append("a", gateway).await, Some((1, false)));
+    assert_eq!(append("a", gateway).await, Some((1, true)), "a retry");
+    assert_eq!(
+        append("b", other).await,
+        None,
+        "the session is not on that gateway"
+    );
+
+    // The agent moved to another gateway: the session's gateway is no longer its.
+    change(
+        "UPDATE agents SET gateway_id = $1 WHERE id = $2",
+        vec![other, agent],
+    )
+    .await;
+    assert_eq!(append("b", gateway).await, None, "the agent moved");
+    change(
+        "UPDATE agents SET gateway_id = $1 WHERE id = $2",
+        vec![gateway, agent],
+    )
+    .await;
+    assert_eq!(append("b", gateway).await, Some((2, false)));
+
+    change(
+        "DELETE FROM h5_user_agent_assignments WHERE h5_user_id = $1",
+        vec![h5],
+    )
+    .await;
+    assert_eq!(append("c", gateway).await, None, "unassigned");
+    assert_eq!(append("a", gateway).await, None, "unassigned, even a retry");
+    change("INSERT INTO h5_user_agent_assignments (id, organization_id, h5_user_id, agent_id, board_id) VALUES ($1, $2, $3, $4, $5)", vec![Uuid::now_v7(), org.0, h5, agent, board]).await;
+
+    change(
+        "UPDATE h5_chat_sessions SET status = 'closed' WHERE id = $1",
+        vec![session.as_uuid()],
+    )
+    .await;
+    assert_eq!(append("c", gateway).await, None, "closed");
+    // A reply (no gateway named) still lands in the closed session.
+    let reply = NewMessage {
+        role: ChatRole::Agent,
+        client_message_id: "run:late",
+        status: MessageStatus::Completed,
+        ..user(org, session, "")
+    };
+    let stored = append_many(pool, &[reply], false).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|(_, m, _)| m.seq).collect::<Vec<_>>(),
+        vec![3]
+    );
 }

@@ -24,6 +24,7 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use mc_domain::Error;
 use mc_domain::agents::tunnel::TunnelRequest;
+use mc_domain::chat::live::OrderedAnnouncer;
 use mc_domain::chat::{ChatService, GatewayChatEvent};
 use mc_domain::fanout::Delivery;
 use mc_domain::gateways::AuthedGateway;
@@ -111,10 +112,14 @@ struct ChatLanes(Vec<mpsc::Sender<GatewayChatEvent>>);
 
 impl ChatLanes {
     fn start(state: &RelayState, gateway: &AuthedGateway) -> Self {
+        // One queue to Redis for all lanes, pipelined: a round trip per delta bounded a
+        // lane to a few thousand deliveries a second and cost a syscall pair each.
+        let announcer = state.chat.hub().ordered_announcer();
         let lanes = (0..CHAT_LANES)
             .map(|_| {
                 let (tx, rx) = mpsc::channel::<GatewayChatEvent>(CHAT_LANE_QUEUE);
-                tokio::spawn(run_lane(state.chat.clone(), gateway.clone(), rx));
+                let lane = run_lane(state.chat.clone(), announcer.clone(), gateway.clone(), rx);
+                tokio::spawn(lane);
                 tx
             })
             .collect();
@@ -134,15 +139,22 @@ impl ChatLanes {
 /// replies are grouped instead of taken one after another.
 async fn run_lane(
     chat: ChatService,
+    announcer: OrderedAnnouncer,
     gateway: AuthedGateway,
     mut events: mpsc::Receiver<GatewayChatEvent>,
 ) {
+    let announce = async |user, delivery| {
+        // Logged, not retried: what was stored is caught up from Postgres.
+        if let Err(err) = announcer.announce(user, &delivery).await {
+            tracing::warn!(error = %err, "announcing a chat reply failed");
+        }
+    };
     let mut routed = FuturesOrdered::new();
     loop {
         tokio::select! {
             biased;
             Some(result) = routed.next(), if !routed.is_empty() => match result {
-                Ok(Some((user, delivery))) => chat.announce(user, &delivery).await,
+                Ok(Some((user, delivery))) => announce(user, delivery).await,
                 Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, "storing a gateway chat reply failed"),
             },
@@ -158,7 +170,7 @@ async fn run_lane(
     // The socket closed: what was routed is still announced.
     while let Some(result) = routed.next().await {
         if let Ok(Some((user, delivery))) = result {
-            chat.announce(user, &delivery).await;
+            announce(user, delivery).await;
         }
     }
 }
@@ -426,12 +438,13 @@ impl GatewaySocket {
                     if f["type"] == "req" {
                         let calls = GatewayCalls { answers: &answers_tx, slots: &tunnel_slots };
                         self.serve_call(gateway, &f, calls).await?;
+                    } else if f["type"] == "event"
+                        && let Some(event) = GatewayChatEvent::parse(&f)
+                    {
+                        // An H5 session's chat event is routed here and nowhere else:
+                        // nobody else listens for it (4 publishes per reply before).
+                        chat_lanes.route(event).await;
                     } else {
-                        if f["type"] == "event"
-                            && let Some(event) = GatewayChatEvent::parse(&f)
-                        {
-                            chat_lanes.route(event).await;
-                        }
                         self.handle(&publisher, f).await?;
                     }
                 }

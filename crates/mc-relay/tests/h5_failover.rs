@@ -15,7 +15,6 @@ mod common;
 use common::run_api;
 use mc_domain::chat::repo::{self, NewMessage};
 use mc_domain::chat::{ChatDelivery, ChatHub, ChatMessage, ChatRole, MessageStatus};
-use mc_domain::db::begin_org;
 use mc_domain::ids::{AgentId, ChatSessionId, H5UserId};
 use mc_domain::redis::RedisHandle;
 use mc_testkit::api::{Session, TestApi};
@@ -384,17 +383,17 @@ async fn a_message_ahead_of_a_gap_waits_for_it_or_reads_it_from_the_log() {
     let new: Vec<NewMessage<'_>> = contents
         .iter()
         .map(|content| NewMessage {
+            org,
             session,
             role: ChatRole::Agent,
             content,
             client_message_id: content,
             run_id: None,
             status: MessageStatus::Completed,
+            gateway: None,
         })
         .collect();
-    let mut tx = begin_org(api.db.pool(), org).await.unwrap();
-    let stored = repo::append_many(&mut *tx, &new).await.unwrap();
-    tx.commit().await.unwrap();
+    let stored = repo::append_many(api.db.pool(), &new, false).await.unwrap();
     let stored: Vec<ChatMessage> = stored.into_iter().map(|(_, m, _)| m).collect();
     assert_eq!(
         stored.iter().map(|m| m.seq).collect::<Vec<_>>(),

@@ -1,17 +1,16 @@
 //! Group commit for chat messages. Every stored message costs a durable commit; at
 //! thousands of messages a second, one transaction each spends PostgreSQL's CPU on
 //! transaction overhead. The appender gathers the appends that arrive while earlier ones
-//! are being written and stores them in one transaction (one statement per organization,
-//! one fsync), then answers each caller. Nobody is answered before the commit, so a stored
+//! are being written and stores them in one statement (its own transaction: one round
+//! trip, one fsync), then answers each caller. Nobody is answered before the commit, so a stored
 //! message is as durable as before; a batch that fails is retried row by row so one bad
 //! message cannot fail the others. One writer: measured against four concurrent writers
 //! at 1,000 messages/s (BENCHMARKS.md, h5), fewer and larger transactions won on two cores.
 
 use super::model::{ChatMessage, ChatRole, MessageStatus};
 use super::repo::{self, NewMessage};
-use crate::db;
 use crate::error::{Error, Result};
-use crate::ids::{ChatSessionId, OrgId};
+use crate::ids::{ChatSessionId, GatewayId, OrgId};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,22 +36,29 @@ pub struct Append {
     pub run_id: Option<String>,
     /// Initial status.
     pub status: MessageStatus,
+    /// For a user message: the gateway it will be handed to. It is stored only while the
+    /// session is active there, the agent is on it and the user is assigned to the agent
+    /// (otherwise the result is `None`, as for a missing session).
+    pub gateway: Option<GatewayId>,
 }
 
 impl Append {
     fn as_new(&self) -> NewMessage<'_> {
         NewMessage {
+            org: self.org,
             session: self.session,
             role: self.role,
             content: &self.content,
             client_message_id: &self.client_message_id,
             run_id: self.run_id.as_deref(),
             status: self.status,
+            gateway: self.gateway,
         }
     }
 }
 
-/// The stored message and whether it was stored before (a retry); `None`: no such session.
+/// The stored message and whether it was stored before (a retry); `None`: no such session,
+/// or (for a message naming its gateway) one it may no longer be sent to.
 pub type Appended = Option<(ChatMessage, bool)>;
 
 struct Request {
@@ -116,7 +122,7 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
         // Sessions in one order in every batch (see migration 0012); a session's own
         // messages keep their arrival order (stable sort).
         batch.sort_by_key(|r: &Request| (r.append.org, r.append.session));
-        let appends: Vec<Append> = batch.iter().map(|r| r.append.clone()).collect();
+        let appends: Vec<&Append> = batch.iter().map(|r| &r.append).collect();
         match store(&pool, event_content, &appends).await {
             Ok(mut stored) => {
                 for (request, result) in batch.drain(..).zip(stored.drain(..)) {
@@ -131,7 +137,7 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
             Err(err) => {
                 tracing::warn!(error = %err, count = batch.len(), "storing a batch of chat messages failed; storing them one by one");
                 for request in batch.drain(..) {
-                    let result = store(&pool, event_content, std::slice::from_ref(&request.append))
+                    let result = store(&pool, event_content, &[&request.append])
                         .await
                         .map(|mut one| one.pop().flatten());
                     let _ = request.answer.send(result);
@@ -141,30 +147,13 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
     }
 }
 
-/// Stores `appends` (sorted by organization) in one transaction; one result per append.
-async fn store(pool: &PgPool, event_content: bool, appends: &[Append]) -> Result<Vec<Appended>> {
+/// Stores `appends` (sorted by organization and session) in one statement, which is its
+/// own transaction; one result per append.
+async fn store(pool: &PgPool, event_content: bool, appends: &[&Append]) -> Result<Vec<Appended>> {
     let mut results: Vec<Appended> = vec![None; appends.len()];
-    let Some(first) = appends.first() else {
-        return Ok(results);
-    };
-    let mut tx = db::begin_org(pool, first.org).await?;
-    if event_content {
-        sqlx::query("SELECT set_config('app.chat_event_content', 'on', true)")
-            .execute(&mut *tx)
-            .await?;
+    let news: Vec<NewMessage<'_>> = appends.iter().map(|a| a.as_new()).collect();
+    for (index, message, duplicate) in repo::append_many(pool, &news, event_content).await? {
+        results[index] = Some((message, duplicate));
     }
-    let mut start = 0;
-    for group in appends.chunk_by(|a, b| a.org == b.org) {
-        if start > 0 {
-            // Row-level security stays on: each organization's rows under its own setting.
-            db::set_org(&mut tx, group[0].org).await?;
-        }
-        let news: Vec<NewMessage<'_>> = group.iter().map(Append::as_new).collect();
-        for (index, message, duplicate) in repo::append_many(&mut *tx, &news).await? {
-            results[start + index] = Some((message, duplicate));
-        }
-        start += group.len();
-    }
-    tx.commit().await?;
     Ok(results)
 }

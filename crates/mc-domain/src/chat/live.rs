@@ -5,7 +5,7 @@
 
 use super::model::{ChatDelivery, GatewayPresence, LiveConnections};
 use crate::error::{Error, Result};
-use crate::fanout::{Fanout, Subscription};
+use crate::fanout::{Fanout, OrderedPublisher, Subscription};
 use crate::ids::{GatewayId, H5UserId, OrgId};
 use crate::redis::RedisHandle;
 use std::collections::HashMap;
@@ -20,6 +20,25 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(60);
 const USER_CAPACITY: usize = 32;
 /// Gateway status changes a listener may fall behind.
 const STATUS_CAPACITY: usize = 8;
+
+/// Deliveries on their way to users' channels in the order given; see
+/// [`ChatHub::ordered_announcer`]. Clones share the queue.
+#[derive(Debug, Clone)]
+pub struct OrderedAnnouncer {
+    hub: ChatHub,
+    publisher: OrderedPublisher,
+}
+
+impl OrderedAnnouncer {
+    /// Queues `delivery` for every socket of `user` (waits only while the queue is full).
+    pub async fn announce(&self, user: H5UserId, delivery: &ChatDelivery) -> Result<()> {
+        let json = serde_json::to_string(delivery)
+            .map_err(|e| Error::internal("encoding a chat delivery", e))?;
+        self.publisher
+            .publish(self.hub.user_channel(user), json)
+            .await
+    }
+}
 
 /// See the module documentation. Cheap to clone.
 #[derive(Clone)]
@@ -91,6 +110,16 @@ impl ChatHub {
         let json = serde_json::to_string(delivery)
             .map_err(|e| Error::internal("encoding a chat delivery", e))?;
         self.users.publish(&[(self.user_channel(user), json)]).await
+    }
+
+    /// A publisher of deliveries that keeps the order they are given in and pipelines
+    /// them (one Redis round trip for whatever queued up, not one each): for a gateway's
+    /// stream of replies and deltas.
+    pub fn ordered_announcer(&self) -> OrderedAnnouncer {
+        OrderedAnnouncer {
+            hub: self.clone(),
+            publisher: self.users.ordered_publisher(),
+        }
     }
 
     /// Listens to the comings and goings of an organization's gateways (rare, so one

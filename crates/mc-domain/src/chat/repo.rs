@@ -3,7 +3,7 @@
 
 use super::model::{AgentRoute, ChatMessage, ChatRole, ChatSession, MessageStatus, SessionCursor};
 use crate::error::Result;
-use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId};
+use crate::ids::{AgentId, ChatMessageId, ChatSessionId, GatewayId, H5UserId, OrgId};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 
@@ -143,6 +143,8 @@ pub async fn rebind_session(
 
 /// A message to append.
 pub struct NewMessage<'a> {
+    /// Whose session it is (row-level security is scoped to it while it is stored).
+    pub org: OrgId,
     /// Session.
     pub session: ChatSessionId,
     /// Author.
@@ -155,16 +157,26 @@ pub struct NewMessage<'a> {
     pub run_id: Option<&'a str>,
     /// Initial status.
     pub status: MessageStatus,
+    /// The gateway a user message is handed to, checked (migration 0016); `None` for a
+    /// reply.
+    pub gateway: Option<GatewayId>,
 }
 
-/// Appends `messages` in one statement, in the order given (sort them by session: see
-/// migrations 0012 and 0015). A client id already stored in the session, or repeated
-/// earlier in `messages`, gives the stored message with `duplicate`. Each result is
-/// `(index into messages, stored message, duplicate)`; a message whose session does not
-/// exist has none.
+/// Appends `messages` in one statement (migration 0016), in the order given (sort them
+/// by organization and session: see migrations 0012 and 0016). A client id already stored
+/// in the session, or repeated earlier in `messages`, gives the stored message with
+/// `duplicate`. Each result is `(index into messages, stored message, duplicate)`; a
+/// message whose session does not exist has none, nor has one naming a gateway it may not
+/// be sent to (the session is closed or elsewhere, the agent moved, or the user is no
+/// longer assigned to it). `event_content`: the outbox events carry the text.
+///
+/// Row-level security is scoped to each message's organization by the statement itself,
+/// so outside a transaction it is one round trip that commits before it returns (sqlx
+/// reads a result to the end, past the commit, before handing it over).
 pub async fn append_many(
     exec: impl PgExecutor<'_>,
     messages: &[NewMessage<'_>],
+    event_content: bool,
 ) -> Result<Vec<(usize, ChatMessage, bool)>> {
     #[derive(FromRow)]
     struct Row {
@@ -177,6 +189,7 @@ pub async fn append_many(
         content: String,
         duplicate: bool,
     }
+    let orgs: Vec<OrgId> = messages.iter().map(|m| m.org).collect();
     let ids: Vec<ChatMessageId> = messages.iter().map(|_| ChatMessageId::generate()).collect();
     let sessions: Vec<ChatSessionId> = messages.iter().map(|m| m.session).collect();
     let roles: Vec<&str> = messages.iter().map(|m| m.role.as_str()).collect();
@@ -184,10 +197,12 @@ pub async fn append_many(
     let client_ids: Vec<&str> = messages.iter().map(|m| m.client_message_id).collect();
     let runs: Vec<Option<&str>> = messages.iter().map(|m| m.run_id).collect();
     let statuses: Vec<&str> = messages.iter().map(|m| m.status.as_str()).collect();
+    let gateways: Vec<Option<GatewayId>> = messages.iter().map(|m| m.gateway).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT ord, id, seq, status, run_id, created_at, content, duplicate
-         FROM h5_chat_append_many($1, $2, $3, $4, $5, $6, $7)",
+         FROM h5_chat_store_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
+    .bind(&orgs)
     .bind(&ids)
     .bind(&sessions)
     .bind(&roles)
@@ -195,6 +210,8 @@ pub async fn append_many(
     .bind(&client_ids)
     .bind(&runs)
     .bind(&statuses)
+    .bind(&gateways)
+    .bind(event_content)
     .fetch_all(exec)
     .await?;
     Ok(rows

@@ -7,7 +7,8 @@
 //! `{prefix}route:relay:{instance}`; the holder writes the `req` frame to the socket and
 //! publishes the gateway's `res` back. Unanswered calls end in `gateway_timeout`, calls
 //! to a gateway nobody holds in `gateway_offline`. Gateway `event` frames are published
-//! on `{prefix}gw:{id}:events` for whoever listens (chat routing, tests).
+//! on `{prefix}gw:{id}:events` for whoever listens, except the `chat` events of H5
+//! sessions, which the relay holding the socket routes to their users itself.
 
 use crate::error::Result;
 use crate::fanout::{Delivery, Fanout, OrderedPublisher, Subscription};
@@ -233,7 +234,9 @@ impl GatewayRouter {
         }
     }
 
-    /// Calls `method` on the gateway and waits up to `timeout` for its answer.
+    /// Calls `method` on the gateway and waits up to `timeout` for its answer. The
+    /// request itself tells whether anyone holds the gateway: Redis counts the relays
+    /// subscribed to its route (none: `gateway_offline`), so no presence read comes first.
     pub async fn call(
         &self,
         gateway: GatewayId,
@@ -241,39 +244,38 @@ impl GatewayRouter {
         params: serde_json::Value,
         timeout: Duration,
     ) -> Result<CallOutcome> {
-        if self.presence(gateway).await?.is_none() {
-            return Ok(CallOutcome::error(
-                "gateway_offline",
-                "the gateway is not connected to any relay",
-            ));
-        }
         let id = format!("mc-{}", uuid::Uuid::now_v7());
+        let request = encode(&Envelope::Req {
+            id: id.clone(),
+            method: method.to_owned(),
+            params,
+            reply_to: self.instance.clone(),
+        })?;
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .expect("pending lock")
             .insert(id.clone(), tx);
-        let sent = self
-            .publish(
-                self.route(gateway),
-                &Envelope::Req {
-                    id: id.clone(),
-                    method: method.to_owned(),
-                    params,
-                    reply_to: self.instance.clone(),
-                },
-            )
+        let receivers = self
+            .fanout
+            .publish_counted(&self.route(gateway), &request)
             .await;
-        if let Err(err) = sent {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(err);
-        }
-        let outcome = match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => CallOutcome::error(
-                "gateway_timeout",
-                format!("no answer to {method} within {} ms", timeout.as_millis()),
+        let outcome = match receivers {
+            Err(err) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                return Err(err);
+            }
+            Ok(0) => CallOutcome::error(
+                "gateway_offline",
+                "the gateway is not connected to any relay",
             ),
+            Ok(_) => match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(outcome)) => outcome,
+                _ => CallOutcome::error(
+                    "gateway_timeout",
+                    format!("no answer to {method} within {} ms", timeout.as_millis()),
+                ),
+            },
         };
         self.pending.lock().expect("pending lock").remove(&id);
         Ok(outcome)
