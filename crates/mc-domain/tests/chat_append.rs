@@ -337,3 +337,31 @@ async fn a_user_message_is_stored_only_while_its_user_may_send_it_to_that_gatewa
         vec![3]
     );
 }
+
+/// Appends move the session's `last_seq` and `last_message_at` on every message; those
+/// updates must stay HOT (no indexed column changes), or each one writes a new entry in
+/// every index of the table (migration 0016).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_a_session_along_touches_none_of_its_indexes() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (org, sessions) = seed(pool, 1).await;
+    let mut tx = begin_org(pool, org).await.unwrap();
+    for n in 0..20 {
+        let id = format!("m{n}");
+        append_many(&mut *tx, &[user(org, sessions[0], &id)], false)
+            .await
+            .unwrap();
+    }
+    // This transaction's own counts, before they are reported.
+    let (updated, hot): (i64, i64) = sqlx::query_as(
+        "SELECT pg_stat_get_xact_tuples_updated('h5_chat_sessions'::regclass),
+                pg_stat_get_xact_tuples_hot_updated('h5_chat_sessions'::regclass)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(updated, 20);
+    assert_eq!(hot, updated, "every session update is HOT");
+}

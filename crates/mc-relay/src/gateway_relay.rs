@@ -15,7 +15,7 @@
 use crate::RelayState;
 use crate::socket::{
     CLOSE_AUTH, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_RESTART, Close, TokenBucket, close_gracefully,
-    next_frame, send_text,
+    flush, next_frame, queue_text, send_text,
 };
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
@@ -97,6 +97,8 @@ fn frame(kind: &str, payload: &Value) -> String {
     json!({ "type": kind, "payload": payload }).to_string()
 }
 
+/// Requests written to the gateway with one flush at most.
+const REQUEST_BATCH: usize = 64;
 /// Calls a gateway may have in flight at once (`api.request`).
 const MAX_TUNNELLED: usize = 32;
 /// Parallel lanes for a gateway's chat events: a session always takes the same lane, so
@@ -410,17 +412,31 @@ impl GatewaySocket {
                     self.in_flight.retain(|_, (_, at)| now.duration_since(*at) < IN_FLIGHT_TTL);
                 }
                 delivery = attachment.rx.rx.recv() => match delivery {
-                    Ok(Delivery::Item(envelope)) => match envelope.as_ref() {
-                        Envelope::Req { id, method, params, reply_to } => {
-                            self.in_flight.insert(id.clone(), (reply_to.clone(), Instant::now()));
-                            let f = json!({"type": "req", "id": id, "method": method, "params": params});
-                            self.send(f.to_string()).await?;
+                    Ok(Delivery::Item(envelope)) => {
+                        // Requests already waiting go out with it, in one write.
+                        let mut next = Some(envelope);
+                        let mut batch = 0;
+                        while let Some(envelope) = next.take() {
+                            match envelope.as_ref() {
+                                Envelope::Req { id, method, params, reply_to } => {
+                                    self.in_flight.insert(id.clone(), (reply_to.clone(), Instant::now()));
+                                    let f = json!({"type": "req", "id": id, "method": method, "params": params});
+                                    queue_text(&mut self.socket, f.to_string()).await?;
+                                }
+                                Envelope::Replaced { connection_id } if *connection_id != connection => {
+                                    return Ok(Close(CLOSE_REPLACED, "replaced by a newer connection"));
+                                }
+                                _ => {}
+                            }
+                            batch += 1;
+                            if batch < REQUEST_BATCH
+                                && let Ok(Delivery::Item(envelope)) = attachment.rx.rx.try_recv()
+                            {
+                                next = Some(envelope);
+                            }
                         }
-                        Envelope::Replaced { connection_id } if *connection_id != connection => {
-                            return Ok(Close(CLOSE_REPLACED, "replaced by a newer connection"));
-                        }
-                        _ => {}
-                    },
+                        flush(&mut self.socket).await?;
+                    }
                     Ok(Delivery::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                         return Ok(Close(CLOSE_RESTART, "routing stopped"));

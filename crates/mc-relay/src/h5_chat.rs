@@ -17,7 +17,7 @@
 use crate::RelayState;
 use crate::socket::{
     CLOSE_AUTH, CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_RESTART, Close, TokenBucket, close_gracefully,
-    next_frame, send_text,
+    flush, next_frame, queue_text, send_text,
 };
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -31,7 +31,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// How long a closing socket waits for its close frame to be written.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -73,6 +74,7 @@ pub async fn upgrade(State(state): State<RelayState>, ws: WebSocketUpgrade) -> R
                 finished: VecDeque::new(),
                 agents_on: HashMap::new(),
                 held: None,
+                batching: false,
             };
             connection.run().await;
         })
@@ -226,6 +228,8 @@ struct Connection {
     agents_on: HashMap<GatewayId, Vec<AgentId>>,
     /// Messages waiting for a gap before them to close (boxed: idle sockets hold none).
     held: Option<Box<Held>>,
+    /// Frames are queued, not flushed one by one, while a batch of deliveries is written.
+    batching: bool,
 }
 
 /// Messages that arrived ahead of a gap in their session, by session and seq.
@@ -233,6 +237,19 @@ struct Held {
     /// When whatever is still missing is read from Postgres.
     deadline: tokio::time::Instant,
     messages: HashMap<ChatSessionId, BTreeMap<i64, (AgentId, ChatMessage)>>,
+}
+
+/// Deliveries written with one flush at most.
+const DELIVERY_BATCH: usize = 32;
+
+/// Where a socket's feed stands after a batch of deliveries.
+enum FeedState {
+    /// Nothing missed.
+    Live,
+    /// Deliveries were dropped (lag) or may have been (transport reconnect).
+    Behind,
+    /// The feed ended.
+    Closed,
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -257,7 +274,45 @@ impl Connection {
     }
 
     async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), Close> {
+        if self.batching {
+            return queue_text(&mut self.socket, text).await;
+        }
         send_text(&mut self.socket, text).await
+    }
+
+    /// Delivers `first` and whatever else is already waiting (up to [`DELIVERY_BATCH`]),
+    /// written with one flush: a reply's deltas, or its final and the next message,
+    /// arrive together and cost one write instead of one each. Returns whether the feed
+    /// lagged or resynchronised (catch up from Postgres) or closed.
+    async fn deliver_ready(
+        &mut self,
+        first: &ChatDelivery,
+        rx: &mut broadcast::Receiver<Delivery<ChatDelivery>>,
+    ) -> Result<FeedState, Close> {
+        self.batching = true;
+        let mut written = self.deliver(first).await;
+        let mut state = FeedState::Live;
+        for _ in 1..DELIVERY_BATCH {
+            if written.is_err() {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(Delivery::Item(next)) => written = self.deliver(&next).await,
+                Ok(Delivery::Resync) | Err(TryRecvError::Lagged(_)) => {
+                    state = FeedState::Behind;
+                    break;
+                }
+                Err(TryRecvError::Closed) => {
+                    state = FeedState::Closed;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        self.batching = false;
+        written?;
+        flush(&mut self.socket).await?;
+        Ok(state)
     }
 
     async fn auth_error(&mut self, reason: &str, close: Close) -> Result<Close, Close> {
@@ -464,7 +519,11 @@ impl Connection {
                 () = shutdown.cancelled() => return Ok(Close(CLOSE_RESTART, "relay restarting; resume from your last seq")),
                 () = sleep_until(gap_deadline) => Box::pin(self.fill_held(&authed.user)).await?,
                 delivery = messages.rx.recv() => match delivery {
-                    Ok(Delivery::Item(delivery)) => Box::pin(self.deliver(&delivery)).await?,
+                    Ok(Delivery::Item(delivery)) => match Box::pin(self.deliver_ready(&delivery, &mut messages.rx)).await? {
+                        FeedState::Live => {}
+                        FeedState::Behind => Box::pin(self.catch_up_all(&authed.user)).await?,
+                        FeedState::Closed => return Ok(Close(CLOSE_RESTART, "resume from your last seq")),
+                    },
                     Ok(Delivery::Resync) | Err(RecvError::Lagged(_)) => Box::pin(self.catch_up_all(&authed.user)).await?,
                     Err(RecvError::Closed) => return Ok(Close(CLOSE_RESTART, "resume from your last seq")),
                 },

@@ -2,6 +2,7 @@
 //! per-socket frame allowance.
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::SinkExt;
 use std::time::{Duration, Instant};
 
 /// Close code: authentication failed or was revoked.
@@ -54,6 +55,22 @@ pub(crate) async fn send_text(
         .send(Message::Text(text.into()))
         .await
         .map_err(|_| Close(1006, "send failed"))
+}
+
+/// Queues a text frame without flushing it (see [`flush`]); a failure ends the socket.
+pub(crate) async fn queue_text(
+    socket: &mut WebSocket,
+    text: impl Into<Utf8Bytes>,
+) -> Result<(), Close> {
+    socket
+        .feed(Message::Text(text.into()))
+        .await
+        .map_err(|_| Close(1006, "send failed"))
+}
+
+/// Writes out what [`queue_text`] queued.
+pub(crate) async fn flush(socket: &mut WebSocket) -> Result<(), Close> {
+    socket.flush().await.map_err(|_| Close(1006, "send failed"))
 }
 
 /// The next data frame: `Some(text)`, or `None` for a binary frame (callers answer with

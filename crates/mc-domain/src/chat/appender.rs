@@ -11,7 +11,8 @@ use super::model::{ChatMessage, ChatRole, MessageStatus};
 use super::repo::{self, NewMessage};
 use crate::error::{Error, Result};
 use crate::ids::{ChatSessionId, GatewayId, OrgId};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
 /// Messages stored per transaction at most.
@@ -113,17 +114,37 @@ impl Appender {
 }
 
 async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Receiver<Request>) {
+    let mut writer = Writer {
+        pool,
+        conn: None,
+        event_content,
+    };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut last_batch = 0;
     loop {
         // What arrived while the previous batch committed is the next batch.
         if requests.recv_many(&mut batch, BATCH).await == 0 {
             return;
         }
+        // Under load (the previous batch had company), appends that are on their way
+        // (tasks ready to run) join this batch: a statement costs about 0.5 ms of
+        // PostgreSQL's CPU whatever its size, a row about 0.01 ms. Alone, an append goes
+        // at once.
+        if last_batch > 1 && batch.len() < BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < BATCH {
+                let Ok(request) = requests.try_recv() else {
+                    break;
+                };
+                batch.push(request);
+            }
+        }
+        last_batch = batch.len();
         // Sessions in one order in every batch (see migration 0012); a session's own
         // messages keep their arrival order (stable sort).
         batch.sort_by_key(|r: &Request| (r.append.org, r.append.session));
         let appends: Vec<&Append> = batch.iter().map(|r| &r.append).collect();
-        match store(&pool, event_content, &appends).await {
+        match writer.store(&appends).await {
             Ok(mut stored) => {
                 for (request, result) in batch.drain(..).zip(stored.drain(..)) {
                     let _ = request.answer.send(Ok(result));
@@ -137,7 +158,8 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
             Err(err) => {
                 tracing::warn!(error = %err, count = batch.len(), "storing a batch of chat messages failed; storing them one by one");
                 for request in batch.drain(..) {
-                    let result = store(&pool, event_content, &[&request.append])
+                    let result = writer
+                        .store(&[&request.append])
                         .await
                         .map(|mut one| one.pop().flatten());
                     let _ = request.answer.send(result);
@@ -147,13 +169,42 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
     }
 }
 
-/// Stores `appends` (sorted by organization and session) in one statement, which is its
-/// own transaction; one result per append.
-async fn store(pool: &PgPool, event_content: bool, appends: &[&Append]) -> Result<Vec<Appended>> {
-    let mut results: Vec<Appended> = vec![None; appends.len()];
-    let news: Vec<NewMessage<'_>> = appends.iter().map(|a| a.as_new()).collect();
-    for (index, message, duplicate) in repo::append_many(pool, &news, event_content).await? {
-        results[index] = Some((message, duplicate));
+/// The writer and the connection it keeps between batches: no hand-out from the pool per
+/// batch (with its liveness check, a round trip), and a backend whose caches stay warm.
+struct Writer {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    event_content: bool,
+}
+
+impl Writer {
+    /// Stores `appends` (sorted by organization and session) in one statement, which is
+    /// its own transaction; one result per append.
+    async fn store(&mut self, appends: &[&Append]) -> Result<Vec<Appended>> {
+        let kept = self.conn.is_some();
+        match self.store_once(appends).await {
+            // A kept connection may have died since its last use (a database restart):
+            // once more on a new one. Safe even if the first attempt committed: a message
+            // stored before is found by its client id.
+            Err(_) if kept => self.store_once(appends).await,
+            result => result,
+        }
     }
-    Ok(results)
+
+    async fn store_once(&mut self, appends: &[&Append]) -> Result<Vec<Appended>> {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        let news: Vec<NewMessage<'_>> = appends.iter().map(|a| a.as_new()).collect();
+        // On an error the connection goes back to the pool, which checks it before
+        // handing it out again.
+        let rows = repo::append_many(&mut *conn, &news, self.event_content).await?;
+        self.conn = Some(conn);
+        let mut results: Vec<Appended> = vec![None; appends.len()];
+        for (index, message, duplicate) in rows {
+            results[index] = Some((message, duplicate));
+        }
+        Ok(results)
+    }
 }
