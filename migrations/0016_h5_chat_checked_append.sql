@@ -18,7 +18,11 @@
 -- 3. Its statements are planned generically at once. Left to choose, PostgreSQL kept
 --    making a custom plan on every call (the inputs are arrays, so no custom plan is
 --    better), which took about 1 ms of a single-row append's 1.5 ms (pgbench on the bench
---    machine: 1.6 -> 0.8 ms per call).
+--    machine: 1.6 -> 0.8 ms per call). A generic plan is made once per connection, maybe
+--    while the tables are still nearly empty, and then kept: with sequential scans off it
+--    finds messages and sessions through their indexes whatever the statistics said then
+--    (a plan made on a new database scanned every message of every session on each call
+--    and fell behind within seconds at 1,000 messages/s).
 --
 -- Same contract as h5_chat_append_many (migration 0015) otherwise: `ord` is the 1-based
 -- position in the arrays; a client id already stored in the session, or repeated earlier
@@ -31,7 +35,7 @@ CREATE FUNCTION h5_chat_store_batch(
     p_event_content boolean
 ) RETURNS TABLE (ord integer, id uuid, seq bigint, status text, run_id text,
                  created_at timestamptz, content text, duplicate boolean)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     v_org uuid;

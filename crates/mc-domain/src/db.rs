@@ -37,16 +37,9 @@ pub async fn begin_org(pool: &PgPool, org: OrgId) -> Result<Transaction<'static,
 }
 
 /// [`begin_org`] for bookkeeping whose loss in a crash is harmless (it is redone): the
-/// commit does not wait for the WAL flush, and its statements, written so their plans do
-/// not depend on their parameters, use the generic plan at once (a custom plan each time
-/// cost more than running them).
+/// commit does not wait for the WAL flush.
 pub async fn begin_org_lazy(pool: &PgPool, org: OrgId) -> Result<Transaction<'static, Postgres>> {
-    begin_org_as(
-        pool,
-        org,
-        "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_generic_plan",
-    )
-    .await
+    begin_org_as(pool, org, "BEGIN; SET LOCAL synchronous_commit = off").await
 }
 
 /// [`begin_org`] at REPEATABLE READ: every statement reads the same snapshot.
