@@ -365,3 +365,36 @@ async fn moving_a_session_along_touches_none_of_its_indexes() {
     assert_eq!(updated, 20);
     assert_eq!(hot, updated, "every session update is HOT");
 }
+
+/// The append's plan is generic and kept per connection, so it is often made while the
+/// tables are still empty; it must go through the indexes anyway, not scan every message
+/// on each call once there are many (migration 0016).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_made_on_empty_tables_still_finds_messages_through_indexes() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let (org, sessions) = seed(pool, 1).await;
+    let mut conn = pool.acquire().await.unwrap();
+    // The first call on this connection plans against empty tables.
+    append_many(&mut *conn, &[user(org, sessions[0], "first")], false)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..2000).map(|n| format!("bulk-{n}")).collect();
+    for chunk in ids.chunks(250) {
+        let batch: Vec<NewMessage<'_>> =
+            chunk.iter().map(|id| user(org, sessions[0], id)).collect();
+        append_many(&mut *conn, &batch, false).await.unwrap();
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    let stored = append_many(&mut *tx, &[user(org, sessions[0], "last")], false)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].1.seq, 2002);
+    let scans: i64 =
+        sqlx::query_scalar("SELECT pg_stat_get_xact_numscans('h5_chat_messages'::regclass)")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(scans, 0, "no sequential scan of the messages");
+}
