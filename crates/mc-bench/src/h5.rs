@@ -359,17 +359,24 @@ pub async fn load(
     if answered == 0 {
         // A total failure is a result too.
         println!(
-            "| {label} | {rate} | - | {} | 0 | - | - | - | {total} | {errors} |",
+            "| {label} | {rate} | - | {} | 0 | - | - | - | - | {total} | {errors} |",
             users.len()
         );
         return Ok(());
     }
     print_timeline(label, started, &samples, &to_stored.lock().expect("stored"));
+    // Sustained throughput: replies per second from the first send to the last reply.
+    let last_reply = samples
+        .iter()
+        .map(|(sent, took)| sent.saturating_duration_since(started) + *took)
+        .max()
+        .unwrap_or_default();
     let s = summarize(samples.into_iter().map(|(_, took)| took).collect());
     println!(
-        "| {label} | {rate} | {:.0} | {} | {answered} | {:.2} | {:.2} | {:.2} | {} | {errors} |",
+        "| {label} | {rate} | {:.0} | {} | {answered} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {errors} |",
         total as f64 / sending.as_secs_f64(),
         users.len(),
+        answered as f64 / last_reply.as_secs_f64().max(f64::EPSILON),
         s.p50,
         s.p99,
         s.max,
