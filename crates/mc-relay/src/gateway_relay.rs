@@ -114,8 +114,8 @@ struct ChatLanes(Vec<mpsc::Sender<GatewayChatEvent>>);
 
 impl ChatLanes {
     fn start(state: &RelayState, gateway: &AuthedGateway) -> Self {
-        // One queue to Redis for all lanes, pipelined: a round trip per delta bounded a
-        // lane to a few thousand deliveries a second and cost a syscall pair each.
+        // One queue to Redis for all lanes, pipelined: before, each delta and final waited
+        // for its own Redis round trip inside its lane.
         let announcer = state.chat.hub().ordered_announcer();
         let lanes = (0..CHAT_LANES)
             .map(|_| {

@@ -51,10 +51,8 @@ pub(crate) async fn send_text(
     socket: &mut WebSocket,
     text: impl Into<Utf8Bytes>,
 ) -> Result<(), Close> {
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|_| Close(1006, "send failed"))
+    queue_text(socket, text).await?;
+    flush(socket).await
 }
 
 /// Queues a text frame without flushing it (see [`flush`]); a failure ends the socket.

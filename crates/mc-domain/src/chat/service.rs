@@ -184,7 +184,7 @@ impl ChatService {
     }
 
     /// Drops what is cached about the user's conversation with the agent.
-    fn forget_route(&self, user: H5UserId, agent: AgentId) {
+    fn forget_conversation(&self, user: H5UserId, agent: AgentId) {
         self.routes
             .lock()
             .expect("routes lock")
@@ -234,7 +234,7 @@ impl ChatService {
         let mut stored = None;
         for cached in [true, false] {
             if !cached {
-                self.forget_route(user.user_id, input.agent_id);
+                self.forget_conversation(user.user_id, input.agent_id);
             }
             let (session, append) = self.prepare_append(user, &input, &client_id).await?;
             if let Some((message, duplicate)) = self.appender.append(append).await? {
@@ -243,7 +243,7 @@ impl ChatService {
             }
         }
         let Some((session, message, duplicate)) = stored else {
-            self.forget_route(user.user_id, input.agent_id);
+            self.forget_conversation(user.user_id, input.agent_id);
             return Err(Error::NotFound {
                 resource: "chat session",
             });
@@ -453,7 +453,7 @@ impl ChatService {
             }
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         };
-        self.forget_route(user.user_id, accepted.session.agent_id);
+        self.forget_conversation(user.user_id, accepted.session.agent_id);
         self.set_failed(user.org_id, message).await?;
         let reason = match failure.0.as_str() {
             "gateway_offline" => "the agent's gateway is offline".to_owned(),
