@@ -775,3 +775,56 @@ async fn an_organizations_job_changes_are_events_in_its_log_in_order() {
     assert_eq!(job_events::forward_once(pool, &bus, 10).await.unwrap(), 0);
     assert_queue_matches_jobs(pool).await;
 }
+
+/// An outbox row as the chat trigger writes it: no notification follows.
+async fn outbox_row(pool: &PgPool, org: OrgId, n: i64) {
+    let mut tx = begin_system(pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO event_outbox (organization_id, event_type, actor_type, actor_id, actor_name, payload)
+         VALUES ($1, 'chat.message_sent', 'h5_user', $1, 'h5 user', jsonb_build_object('n', $2::bigint))",
+    )
+    .bind(org)
+    .bind(n)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarder_that_just_moved_events_looks_again_soon_without_a_notification() {
+    let db = TestDb::migrated().await;
+    let pool = db.pool();
+    let org = new_org(pool).await;
+    let all = CompiledFilter::new(EventFilter::default()).unwrap();
+    // The payload numbers logged so far, once there are `count` of them.
+    let logged = |count: usize| {
+        let (pool, all) = (pool.clone(), all.clone());
+        async move {
+            let log = events::replay(&pool, org, &all, 0, None, 100)
+                .await
+                .unwrap();
+            (log.len() == count).then(|| {
+                log.iter()
+                    .map(|e| e.payload["n"].as_i64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
+    outbox_row(pool, org, 1).await;
+    // The fallback poll is an hour away: only the follow-up can bring the second row.
+    let shutdown = CancellationToken::new();
+    let forwarder = tokio::spawn(job_events::forward(
+        pool.clone(),
+        std::sync::Arc::new(MemoryEventBus::new()),
+        Duration::from_secs(3600),
+        shutdown.clone(),
+    ));
+    let first = eventually(WAIT, "the first event in the log", || logged(1)).await;
+    assert_eq!(first, [1]);
+    outbox_row(pool, org, 2).await;
+    let both = eventually(WAIT, "the second event in the log", || logged(2)).await;
+    assert_eq!(both, [1, 2]);
+    shutdown.cancel();
+    forwarder.await.unwrap().unwrap();
+}

@@ -111,8 +111,15 @@ pub async fn forward_once(pool: &PgPool, bus: &dyn EventBus, limit: i64) -> Resu
     Ok(appended.len())
 }
 
+/// How soon the forwarder looks again after moving events. Chat's trigger does not
+/// notify, so under a steady stream this, not the poll, sets the batch size: at 2,000
+/// events a second a 1 s poll moved them in bursts of 1,000 that held a core for tens of
+/// milliseconds and raised the chat's p99 in every second (docs/h5-chat.md, stop 26).
+pub const FOLLOW_UP: Duration = Duration::from_millis(50);
+
 /// Forwards until `shutdown`: woken by the trigger's notification, polling every
-/// `poll` as the fallback. Errors are logged and retried; the outbox keeps everything.
+/// `poll` as the fallback, and again after [`FOLLOW_UP`] (or `poll`, if shorter) while
+/// there were events to move. Errors are logged and retried; the outbox keeps everything.
 pub async fn forward(
     pool: PgPool,
     bus: std::sync::Arc<dyn EventBus>,
@@ -122,20 +129,26 @@ pub async fn forward(
     let mut notes = Notifications::new(pool.clone(), CHANNEL);
     loop {
         notes.ensure().await;
+        let mut moved = 0;
         loop {
             match forward_once(&pool, bus.as_ref(), FORWARD_BATCH).await {
-                Ok(n) if n as i64 == FORWARD_BATCH => continue,
-                Ok(_) => break,
+                Ok(n) => {
+                    moved += n;
+                    if n as i64 != FORWARD_BATCH {
+                        break;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "forwarding outbox events failed; will retry");
                     break;
                 }
             }
         }
+        let wait = if moved > 0 { FOLLOW_UP.min(poll) } else { poll };
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = notes.recv() => {}
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
