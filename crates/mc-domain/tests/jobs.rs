@@ -812,7 +812,8 @@ async fn a_forwarder_that_just_moved_events_looks_again_soon_without_a_notificat
         }
     };
     outbox_row(pool, org, 1).await;
-    // The fallback poll is an hour away: only the follow-up can bring the second row.
+    // The fallback poll is an hour away: only the follow-up (every 50 ms for a poll after
+    // the first row moved) can bring the second row, whenever it comes.
     let shutdown = CancellationToken::new();
     let forwarder = tokio::spawn(job_events::forward(
         pool.clone(),
@@ -822,6 +823,8 @@ async fn a_forwarder_that_just_moved_events_looks_again_soon_without_a_notificat
     ));
     let first = eventually(WAIT, "the first event in the log", || logged(1)).await;
     assert_eq!(first, [1]);
+    // A gap of several follow-ups with nothing to move does not end the following.
+    tokio::time::sleep(job_events::FOLLOW_UP * 6).await;
     outbox_row(pool, org, 2).await;
     let both = eventually(WAIT, "the second event in the log", || logged(2)).await;
     assert_eq!(both, [1, 2]);

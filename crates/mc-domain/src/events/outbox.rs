@@ -118,8 +118,9 @@ pub async fn forward_once(pool: &PgPool, bus: &dyn EventBus, limit: i64) -> Resu
 pub const FOLLOW_UP: Duration = Duration::from_millis(50);
 
 /// Forwards until `shutdown`: woken by the trigger's notification, polling every
-/// `poll` as the fallback, and again after [`FOLLOW_UP`] (or `poll`, if shorter) while
-/// there were events to move. Errors are logged and retried; the outbox keeps everything.
+/// `poll` as the fallback, and every [`FOLLOW_UP`] (or `poll`, if shorter) for one `poll`
+/// after it last moved events, so a stream with short gaps is followed closely. Errors
+/// are logged and retried; the outbox keeps everything.
 pub async fn forward(
     pool: PgPool,
     bus: std::sync::Arc<dyn EventBus>,
@@ -127,13 +128,15 @@ pub async fn forward(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let mut notes = Notifications::new(pool.clone(), CHANNEL);
+    let mut last_moved: Option<tokio::time::Instant> = None;
     loop {
         notes.ensure().await;
-        let mut moved = 0;
         loop {
             match forward_once(&pool, bus.as_ref(), FORWARD_BATCH).await {
                 Ok(n) => {
-                    moved += n;
+                    if n > 0 {
+                        last_moved = Some(tokio::time::Instant::now());
+                    }
                     if n as i64 != FORWARD_BATCH {
                         break;
                     }
@@ -144,7 +147,8 @@ pub async fn forward(
                 }
             }
         }
-        let wait = if moved > 0 { FOLLOW_UP.min(poll) } else { poll };
+        let streaming = last_moved.is_some_and(|at| at.elapsed() < poll);
+        let wait = if streaming { FOLLOW_UP.min(poll) } else { poll };
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = notes.recv() => {}
