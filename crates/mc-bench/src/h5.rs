@@ -205,6 +205,18 @@ async fn open(url: &str, source: Option<IpAddr>, token: &str) -> anyhow::Result<
     }
 }
 
+/// Error frames by code for a report cell: `0`, or `12 AGENT_UNAVAILABLE, 3 RATE_LIMITED`.
+fn error_counts(errors: &std::collections::BTreeMap<String, usize>) -> String {
+    if errors.is_empty() {
+        return "0".to_owned();
+    }
+    errors
+        .iter()
+        .map(|(code, n)| format!("{n} {code}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `mc-bench h5-load`: one socket per user (spread over `urls`), a warm-up message per user,
 /// then `rate` chat messages per second in total for `secs`, each user's messages answered
 /// in order; a round trip ends at the agent's final `chat` frame. Prints one Markdown row.
@@ -317,12 +329,22 @@ pub async fn load(
     }
     let warm = std::mem::take(&mut *samples.lock().expect("samples"));
     to_stored.lock().expect("stored").clear();
+    let total = (u64::from(rate) * secs) as usize;
     if warm.len() < senders.len() {
-        bail!(
+        // A failed run is a result too, and the runs after it may still tell something:
+        // a row, not an abort.
+        let reason = format!(
             "warm-up: {} of {} answered in 30 s",
             warm.len(),
             senders.len()
         );
+        eprintln!("{label}: {reason}; the timed run was not started");
+        println!(
+            "| {label} ({reason}; not run) | {rate} | - | {} | 0 | - | - | - | - | {total} | {} |",
+            users.len(),
+            error_counts(&errors.lock().expect("errors"))
+        );
+        return Ok(());
     }
     let warm = summarize(warm.into_iter().map(|(_, took)| took).collect());
     eprintln!(
@@ -330,7 +352,6 @@ pub async fn load(
         warm.p50, warm.p99
     );
 
-    let total = (u64::from(rate) * secs) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let started = Instant::now();
     for i in 0..total {
@@ -346,16 +367,7 @@ pub async fn load(
     }
     let samples = std::mem::take(&mut *samples.lock().expect("samples"));
     let answered = samples.len();
-    let errors = errors.lock().expect("errors");
-    let errors = if errors.is_empty() {
-        "0".to_owned()
-    } else {
-        errors
-            .iter()
-            .map(|(code, n)| format!("{n} {code}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let errors = error_counts(&errors.lock().expect("errors"));
     if answered == 0 {
         // A total failure is a result too.
         println!(
