@@ -217,6 +217,11 @@ fn error_counts(errors: &std::collections::BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
+/// The report row of a run that got no answers: all `total` messages unanswered.
+fn print_failed_row(label: &str, rate: u32, users: usize, total: usize, errors: &str) {
+    println!("| {label} | {rate} | - | {users} | 0 | - | - | - | - | {total} | {errors} |");
+}
+
 /// `mc-bench h5-load`: one socket per user (spread over `urls`), a warm-up message per user,
 /// then `rate` chat messages per second in total for `secs`, each user's messages answered
 /// in order; a round trip ends at the agent's final `chat` frame. Prints one Markdown row.
@@ -339,10 +344,13 @@ pub async fn load(
             senders.len()
         );
         eprintln!("{label}: {reason}; the timed run was not started");
-        println!(
-            "| {label} ({reason}; not run) | {rate} | - | {} | 0 | - | - | - | - | {total} | {} |",
+        let errors = error_counts(&errors.lock().expect("errors"));
+        print_failed_row(
+            &format!("{label} ({reason}; not run)"),
+            rate,
             users.len(),
-            error_counts(&errors.lock().expect("errors"))
+            total,
+            &errors,
         );
         return Ok(());
     }
@@ -370,10 +378,7 @@ pub async fn load(
     let errors = error_counts(&errors.lock().expect("errors"));
     if answered == 0 {
         // A total failure is a result too.
-        println!(
-            "| {label} | {rate} | - | {} | 0 | - | - | - | - | {total} | {errors} |",
-            users.len()
-        );
+        print_failed_row(label, rate, users.len(), total, &errors);
         return Ok(());
     }
     print_timeline(label, started, &samples, &to_stored.lock().expect("stored"));
