@@ -267,6 +267,12 @@ pub async fn load(
                 if text.as_str().contains("\"type\":\"error\"") {
                     let frame: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
                     let code = frame["payload"]["code"].as_str().unwrap_or("?").to_owned();
+                    if code == "RATE_LIMITED" {
+                        // Refused unstored (a full gateway backlog or the socket's allowance):
+                        // it gets no stored copy and no reply. A socket's frames are handled
+                        // in order, so it is the next message not yet seen stored.
+                        reader_pending.lock().expect("pending").refuse(stored);
+                    }
                     *errors.lock().expect("errors").entry(code).or_default() += 1;
                     continue;
                 }
@@ -412,6 +418,13 @@ struct Sent {
 impl Sent {
     fn sent_at(&self, k: usize) -> Option<Instant> {
         self.times.get(k).copied()
+    }
+
+    /// The k-th message still expected was refused: later ones move up.
+    fn refuse(&mut self, k: usize) {
+        if k < self.times.len() {
+            self.times.remove(k);
+        }
     }
 
     fn finish(&mut self) -> Option<Instant> {

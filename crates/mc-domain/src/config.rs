@@ -743,6 +743,11 @@ pub struct ChatConfig {
     /// `CHAT_SEND_ATTEMPTS`: tries to hand a message to the gateway before it counts as
     /// failed (default 3; each waits up to `GATEWAY_CALL_TIMEOUT_SECONDS`).
     pub send_attempts: u32,
+    /// `CHAT_MAX_BACKLOG_PER_GATEWAY`: user messages one relay instance holds for one
+    /// gateway (being stored, or waiting for the gateway to take them); more are refused
+    /// with `RATE_LIMITED` and nothing stored, so an overloaded or stalled gateway makes
+    /// clients wait and retry instead of queueing for minutes (default 1000).
+    pub max_backlog_per_gateway: usize,
 }
 
 impl ChatConfig {
@@ -756,6 +761,11 @@ impl ChatConfig {
         if send_attempts == 0 {
             r.problem("CHAT_SEND_ATTEMPTS must be at least 1");
         }
+        let max_backlog_per_gateway: usize =
+            r.or_default("CHAT_MAX_BACKLOG_PER_GATEWAY", 1000, "a number of messages");
+        if max_backlog_per_gateway == 0 {
+            r.problem("CHAT_MAX_BACKLOG_PER_GATEWAY must be at least 1");
+        }
         Self {
             max_message_chars: max_message_chars.max(1),
             event_include_content: r.or_default(
@@ -764,6 +774,7 @@ impl ChatConfig {
                 "true or false",
             ),
             send_attempts: send_attempts.max(1),
+            max_backlog_per_gateway: max_backlog_per_gateway.max(1),
         }
     }
 }

@@ -623,13 +623,17 @@ impl Connection {
         let accepted = match chat.send(&authed.user, input).await {
             Ok(accepted) => accepted,
             Err(err) => {
-                let frame = error_frame(
-                    id.as_deref(),
-                    None,
-                    chat_error_code(&err),
-                    &err.public_message(),
-                    json!({"agent_id": payload.agent_id}),
-                );
+                let mut extra = json!({"agent_id": payload.agent_id});
+                let mut message = err.public_message();
+                if let Error::RateLimited { retry_after_secs } = err {
+                    // The gateway's backlog is full. Nothing was stored: the client sends
+                    // it again after this long.
+                    extra["retry_after_ms"] = json!(retry_after_secs * 1000);
+                    extra["reason"] = json!("gateway_busy");
+                    message = "the agent's gateway is busy; the message was not stored, send it again later".to_owned();
+                }
+                let frame =
+                    error_frame(id.as_deref(), None, chat_error_code(&err), &message, extra);
                 return self.send(frame).await;
             }
         };

@@ -313,14 +313,28 @@ async fn office(api: &TestApi, admin: &Session) -> Office {
     }
 }
 
-/// Connects the scripted gateway to `relay`.
-async fn connect_gateway(relay: &mc_testkit::Spawned, office: &Office) {
+/// The office's gateway socket on `relay`, authenticated.
+async fn gateway_socket(relay: &mc_testkit::Spawned, office: &Office) -> WsClient {
     let gateway = &office.gateway;
     let mut gw = WsClient::connect(&relay.ws_url(&format!("/ws/gateway/{gateway}/relay"))).await;
     gw.send_json(&json!({"type": "auth", "payload": {"relay_token": office.relay_token}}))
         .await;
     assert_eq!(gw.next_json(WAIT).await["type"], "auth_ok");
-    tokio::spawn(scripted_gateway(gw));
+    gw
+}
+
+/// Connects the scripted gateway to `relay`.
+async fn connect_gateway(relay: &mc_testkit::Spawned, office: &Office) {
+    tokio::spawn(scripted_gateway(gateway_socket(relay, office).await));
+}
+
+/// An H5 socket on `relay`, authenticated with `token`.
+async fn h5_socket(relay: &mc_testkit::Spawned, token: &str) -> WsClient {
+    let mut ws = WsClient::connect(&relay.ws_url("/ws/h5/chat")).await;
+    ws.send_json(&json!({"type": "auth", "payload": {"token": token}}))
+        .await;
+    ws.next_of_type("auth_ok", WAIT).await;
+    ws
 }
 
 /// The `chat` frames `ws` receives until none comes for `quiet`: (seq, content).
@@ -423,6 +437,96 @@ async fn a_message_ahead_of_a_gap_waits_for_it_or_reads_it_from_the_log() {
     assert_eq!(
         chats_until_quiet(&mut ws, Duration::from_millis(500)).await,
         []
+    );
+}
+
+/// A gateway that takes nothing (stalled, or far behind) is owed at most
+/// `CHAT_MAX_BACKLOG_PER_GATEWAY` messages by a relay; the next is refused with
+/// `RATE_LIMITED` before it is stored, and goes through once the gateway takes one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_gateway_is_owed_a_bounded_backlog_and_more_is_refused_unstored() {
+    let api = TestApi::start(run_api).await;
+    let admin = api.org_admin("backlog").await;
+    let office = office(&api, &admin).await;
+    let relay = spawn_service({
+        let mut config = api.relay_config();
+        config.chat.max_backlog_per_gateway = 2;
+        move |l, s| mc_relay::run(config, l, s)
+    })
+    .await;
+    relay.wait_ready().await;
+    // Reads the requests and answers none until the test does.
+    let mut gateway = gateway_socket(&relay, &office).await;
+    let token = assigned_user(&api, &admin, &office.agent, &office.board, 0).await;
+    let mut ws = h5_socket(&relay, &token).await;
+    let chat = |id: &str| json!({"type": "chat", "id": id, "payload": {"agent_id": office.agent, "content": id}});
+
+    let mut session = String::new();
+    for (seq, id) in [(1, "b1"), (2, "b2")] {
+        ws.send_json(&chat(id)).await;
+        let stored = ws.next_of_type("chat", WAIT).await;
+        assert_eq!(
+            (stored["id"].as_str(), stored["seq"].as_i64()),
+            (Some(id), Some(seq))
+        );
+        session = stored["payload"]["session_id"].as_str().unwrap().to_owned();
+    }
+    let first = gateway.next_of_type("req", WAIT).await;
+    assert_eq!(first["params"]["message"], "b1");
+    assert_eq!(
+        gateway.next_of_type("req", WAIT).await["params"]["message"],
+        "b2"
+    );
+
+    ws.send_json(&chat("b3")).await;
+    let refused = ws.next_json(WAIT).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "b3");
+    assert_eq!(refused["payload"]["code"], "RATE_LIMITED", "{refused}");
+    assert_eq!(refused["payload"]["retry_after_ms"], 1000);
+    assert_eq!(refused["payload"]["reason"], "gateway_busy");
+    let history = api
+        .get(
+            &token,
+            &format!("/api/v1/h5/chat/sessions/{session}/messages"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        history.body["items"].as_array().unwrap().len(),
+        2,
+        "nothing stored: {}",
+        history.body
+    );
+
+    // The gateway takes b1: there is room again, and b3 gets the next seq.
+    gateway
+        .send_json(&json!({"type": "res", "id": first["id"], "ok": true,
+                           "payload": {"runId": "run-b1", "status": "started"}}))
+        .await;
+    let deadline = Instant::now() + WAIT;
+    let stored = loop {
+        ws.send_json(&chat("b3")).await;
+        let frame = ws.next_json(WAIT).await;
+        match frame["type"].as_str() {
+            Some("chat") => break frame,
+            Some("error") if frame["payload"]["code"] == "RATE_LIMITED" => {
+                assert!(
+                    Instant::now() < deadline,
+                    "b3 still refused after b1 was taken"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => panic!("unexpected frame: {frame}"),
+        }
+    };
+    assert_eq!(
+        (stored["id"].as_str(), stored["seq"].as_i64()),
+        (Some("b3"), Some(3))
+    );
+    assert_eq!(
+        gateway.next_of_type("req", WAIT).await["params"]["message"],
+        "b3"
     );
 }
 

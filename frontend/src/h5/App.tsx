@@ -82,7 +82,7 @@ export function App() {
       chat.on("error", (e) => {
         // Refused messages show in their bubble; a refused re-auth is settled by the close.
         if (e.code === "RATE_LIMITED" || e.code === "INTERNAL_ERROR" || e.code === "PAYLOAD_TOO_LARGE") {
-          const key = `error.${e.code}`;
+          const key = e.reason === "gateway_busy" ? "error.GATEWAY_BUSY" : `error.${e.code}`;
           const text = t(key);
           toast.error(text === key ? e.message : text);
         }

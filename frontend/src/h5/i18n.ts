@@ -68,6 +68,7 @@ const en = {
 
   "error.generic": "Something went wrong",
   "error.RATE_LIMITED": "You are sending too fast. Slow down a little.",
+  "error.GATEWAY_BUSY": "The agent is busy. Your message will be sent again shortly.",
   "error.FORBIDDEN": "You are not allowed to chat with this agent.",
   "error.MESSAGE_TOO_LARGE": "That message is too long.",
   "error.INVALID_MESSAGE": "That message could not be sent.",
@@ -151,6 +152,7 @@ const zh: Record<Keys, string> = {
 
   "error.generic": "出错了",
   "error.RATE_LIMITED": "发送太快了，请稍慢一些。",
+  "error.GATEWAY_BUSY": "智能体正忙，消息稍后会自动重新发送。",
   "error.FORBIDDEN": "你无权与该智能体聊天。",
   "error.MESSAGE_TOO_LARGE": "消息太长。",
   "error.INVALID_MESSAGE": "该消息无法发送。",

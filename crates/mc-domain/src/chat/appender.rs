@@ -140,6 +140,8 @@ async fn write_batches(pool: PgPool, event_content: bool, mut requests: mpsc::Re
             }
         }
         last_batch = batch.len();
+        // What waits for PostgreSQL: where a backlog shows when the database is the limit.
+        metrics::gauge!("mc_chat_append_queue").set((batch.len() + requests.len()) as f64);
         // Sessions in one order in every batch (see migration 0012); a session's own
         // messages keep their arrival order (stable sort).
         batch.sort_by_key(|r: &Request| (r.append.org, r.append.session));

@@ -75,6 +75,8 @@ pub struct ChatService {
     sent: mpsc::Sender<SentMark>,
     /// Stores messages, many per commit.
     appender: Appender,
+    /// User messages held for each gateway, bounded.
+    backlog: Backlog,
 }
 
 /// A routed gateway chat event: resolves (once stored, for a final) to the delivery to
@@ -152,6 +154,7 @@ impl ChatService {
             sessions: Arc::default(),
             sent,
             appender,
+            backlog: Backlog::default(),
         }
     }
 
@@ -237,12 +240,20 @@ impl ChatService {
                 self.forget_conversation(user.user_id, input.agent_id);
             }
             let (session, append) = self.prepare_append(user, &input, &client_id).await?;
+            // Refused before anything is stored: the client keeps the message and sends
+            // it again (RATE_LIMITED), so a slow gateway bounds what waits for it here.
+            let slot = self
+                .backlog
+                .take(session.gateway_id, self.config.max_backlog_per_gateway)
+                .ok_or(Error::RateLimited {
+                    retry_after_secs: 1,
+                })?;
             if let Some((message, duplicate)) = self.appender.append(append).await? {
-                stored = Some((session, message, duplicate));
+                stored = Some((session, message, duplicate, slot));
                 break;
             }
         }
-        let Some((session, message, duplicate)) = stored else {
+        let Some((session, message, duplicate, slot)) = stored else {
             self.forget_conversation(user.user_id, input.agent_id);
             return Err(Error::NotFound {
                 resource: "chat session",
@@ -263,6 +274,7 @@ impl ChatService {
             session,
             message,
             duplicate,
+            backlog: Some(Arc::new(slot)),
         })
     }
 
@@ -514,6 +526,7 @@ impl ChatService {
                         session,
                         message,
                         duplicate: true,
+                        backlog: None,
                     };
                     if let Err(err) = self.dispatch(&user, &accepted).await {
                         tracing::warn!(error = %err, "re-sending a chat message failed");
@@ -827,4 +840,53 @@ async fn write_sent(pool: &PgPool, batch: &mut [SentMark]) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// User messages this instance holds for each gateway: being stored, or waiting for the
+/// gateway to take them (see [`ChatConfig::max_backlog_per_gateway`]).
+#[derive(Clone, Default)]
+struct Backlog(Arc<Mutex<HashMap<GatewayId, usize>>>);
+
+impl Backlog {
+    /// A place in `gateway`'s backlog, or `None` when it holds `limit` already.
+    fn take(&self, gateway: GatewayId, limit: usize) -> Option<BacklogSlot> {
+        let mut held = self.0.lock().expect("backlog lock");
+        let count = held.entry(gateway).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        metrics::gauge!("mc_chat_backlog").increment(1.0);
+        Some(BacklogSlot {
+            backlog: self.clone(),
+            gateway,
+        })
+    }
+}
+
+/// One user message's place in its gateway's backlog; given up when dropped.
+pub struct BacklogSlot {
+    backlog: Backlog,
+    gateway: GatewayId,
+}
+
+impl std::fmt::Debug for BacklogSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BacklogSlot")
+            .field("gateway", &self.gateway)
+            .finish()
+    }
+}
+
+impl Drop for BacklogSlot {
+    fn drop(&mut self) {
+        let mut held = self.backlog.0.lock().expect("backlog lock");
+        if let Some(count) = held.get_mut(&self.gateway) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.gateway);
+            }
+        }
+        metrics::gauge!("mc_chat_backlog").decrement(1.0);
+    }
 }

@@ -149,6 +149,9 @@ export interface ErrorFrame {
     session_id?: string;
     message_id?: string;
     retry_after_ms?: number;
+    /** With `RATE_LIMITED`: `gateway_busy` when the agent's gateway has too many
+     * messages waiting (nothing was stored; the client sends it again). */
+    reason?: "gateway_busy" | string;
   };
 }
 
