@@ -589,3 +589,33 @@ async fn connect_range(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Sent;
+    use std::time::{Duration, Instant};
+
+    /// A refused message drops out of its user's order: the stored copies and replies
+    /// after it pair with their own send times, not the refused one's.
+    #[test]
+    fn a_refused_message_leaves_the_pairing_of_the_others_intact() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut sent = Sent {
+            times: vec![at(0), at(10), at(20), at(30)],
+            answered: 0,
+        };
+        // Message 0 came back stored (stored = 1); message 1 was refused.
+        assert_eq!(sent.sent_at(0), Some(at(0)));
+        sent.refuse(1);
+        // The next stored copy is message 2's.
+        assert_eq!(sent.sent_at(1), Some(at(20)));
+        assert_eq!(sent.finish(), Some(at(0)));
+        assert_eq!(sent.finish(), Some(at(20)));
+        assert_eq!(sent.finish(), Some(at(30)));
+        assert_eq!(sent.finish(), None, "no reply is owed for the refused one");
+        // A refusal past what was sent changes nothing.
+        sent.refuse(10);
+        assert_eq!(sent.times.len(), 3);
+    }
+}
