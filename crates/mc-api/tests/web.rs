@@ -24,31 +24,32 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-fn build_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mc-web-{}", uuid::Uuid::new_v4()));
-    write(&dir, "console/index.html", "<html>console</html>");
+fn build_dir() -> mc_testkit::ScratchDir {
+    let scratch = mc_testkit::ScratchDir::new("mc-web");
+    let dir = scratch.path();
+    write(dir, "console/index.html", "<html>console</html>");
     write(
-        &dir,
+        dir,
         "console/assets/app-abc123.js",
         "console.log('console')",
     );
-    write(&dir, "h5/index.html", "<html>h5</html>");
-    write(&dir, "h5/assets/chat-def456.js", "console.log('h5')");
+    write(dir, "h5/index.html", "<html>h5</html>");
+    write(dir, "h5/assets/chat-def456.js", "console.log('h5')");
     // What frontend/scripts/compress.mjs writes beside an asset.
     std::fs::write(dir.join("h5/assets/chat-def456.js.gz"), GZIPPED).unwrap();
     write(
-        &dir,
+        dir,
         "h5/manifest.webmanifest",
         "{\"name\":\"Mission Control\"}",
     );
-    write(&dir, "h5/sw.js", "self.addEventListener('fetch', () => {})");
-    dir
+    write(dir, "h5/sw.js", "self.addEventListener('fetch', () => {})");
+    scratch
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_both_apps_with_fallbacks_and_cache_headers() {
     let dir = build_dir();
-    let web_dir = dir.clone();
+    let web_dir = dir.path().to_path_buf();
     let api = start_with(move |c| {
         c.web.dir = web_dir;
         c.web.relay_browser_url = "wss://relay.example.com".into();
@@ -160,7 +161,6 @@ async fn serves_both_apps_with_fallbacks_and_cache_headers() {
         cfg,
         serde_json::json!({"relay_url": "wss://relay.example.com"})
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

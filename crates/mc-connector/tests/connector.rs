@@ -74,13 +74,14 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     let relay_addr = relay.addr;
     // The connector reaches the relay through a proxy the test can cut.
     let network = TcpProxy::start(relay_addr.to_string()).await;
-    let dir = std::env::temp_dir().join(format!("mc-connector-{}", uuid::Uuid::new_v4()));
+    let scratch = mc_testkit::ScratchDir::new("mc-connector");
+    let dir = scratch.path();
     let config = connector_config(
         &api,
         &admin,
         &token,
         &format!("ws://{}", network.host_port()),
-        &dir,
+        dir,
     );
     let shutdown = CancellationToken::new();
     let backend = Backend::Simulated(Arc::new(Simulated::new(2)));
@@ -245,5 +246,4 @@ async fn a_simulated_gateway_registers_chats_tunnels_and_survives_relay_loss() {
     shutdown.cancel();
     second.done.await.unwrap().unwrap();
     relay.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(dir);
 }

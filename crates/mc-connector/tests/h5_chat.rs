@@ -29,6 +29,8 @@ struct Office {
     agents: Vec<(String, String)>,
     board: String,
     connector: Option<(CancellationToken, mc_connector::Running)>,
+    /// The connectors' state directories, removed with the office.
+    state_dirs: Vec<mc_testkit::ScratchDir>,
 }
 
 struct H5User {
@@ -62,6 +64,7 @@ impl Office {
             agents: Vec::new(),
             board: String::new(),
             connector: None,
+            state_dirs: Vec::new(),
         };
         office.start_gateway().await;
         office.board = office
@@ -78,9 +81,10 @@ impl Office {
 
     async fn start_gateway(&mut self) {
         let token = self.api.registration_token(&self.admin).await;
-        let dir = std::env::temp_dir().join(format!("mc-h5-{}", uuid::Uuid::new_v4()));
+        let dir = mc_testkit::ScratchDir::new("mc-h5");
         let relay = self.relay.ws_url("");
-        let config = connector_config(&self.api, &self.admin, &token, &relay, &dir);
+        let config = connector_config(&self.api, &self.admin, &token, &relay, dir.path());
+        self.state_dirs.push(dir);
         let shutdown = CancellationToken::new();
         let backend = Backend::Simulated(Arc::new(Simulated::new(2)));
         let mut running = mc_connector::start(config, backend, shutdown.clone())

@@ -120,7 +120,8 @@ async fn fake_gateway(listener: TcpListener, token: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_from_relay_and_gateway_are_skipped() {
-    let dir = std::env::temp_dir().join(format!("mc-robust-{}", uuid::Uuid::new_v4()));
+    let scratch = mc_testkit::ScratchDir::new("mc-robust");
+    let dir = scratch.path();
     let relay_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let relay_addr = relay_listener.local_addr().unwrap();
     let gateway_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -128,7 +129,7 @@ async fn malformed_frames_from_relay_and_gateway_are_skipped() {
     // A saved identity: the connector starts without registering.
     let org = uuid::Uuid::new_v4().to_string();
     let api_server = "http://127.0.0.1:9".to_owned();
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("identity.json"),
         json!({"api_server": api_server, "organization_id": org, "gateway_id": "gw-1",
@@ -140,7 +141,7 @@ async fn malformed_frames_from_relay_and_gateway_are_skipped() {
     tokio::spawn(fake_gateway(gateway_listener, "gateway-secret"));
 
     let shutdown = CancellationToken::new();
-    let device = DeviceIdentity::load_or_create(&dir).unwrap();
+    let device = DeviceIdentity::load_or_create(dir).unwrap();
     let backend = Backend::OpenClaw(OpenClawClient::start(
         format!("ws://{gateway_addr}"),
         "gateway-secret".to_owned(),
@@ -160,7 +161,7 @@ async fn malformed_frames_from_relay_and_gateway_are_skipped() {
         heartbeat_interval: Duration::from_secs(30),
         openclaw_url: format!("ws://{gateway_addr}"),
         openclaw_token: Some("gateway-secret".to_owned()),
-        state_dir: dir.clone(),
+        state_dir: dir.to_path_buf(),
         proxy_addr: "127.0.0.1:0".parse().unwrap(),
     };
     let running = mc_connector::start(config, backend, shutdown.clone())
@@ -228,5 +229,4 @@ async fn malformed_frames_from_relay_and_gateway_are_skipped() {
     );
     shutdown.cancel();
     running.done.await.unwrap().unwrap();
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -236,3 +236,26 @@ macro_rules! ops_service_contract {
         }
     };
 }
+
+/// A directory of its own under the system's temp directory, removed with what is in it
+/// when dropped (also when the test panics), so test runs leave nothing behind.
+#[derive(Debug)]
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A new, not yet created, directory named `{prefix}-{uuid}`.
+    pub fn new(prefix: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4())))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
