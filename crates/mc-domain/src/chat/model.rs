@@ -136,7 +136,7 @@ pub struct ChatOpening {
 }
 
 /// A stored user message and where it goes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Accepted {
     /// The conversation.
     pub session: ChatSession,
@@ -144,9 +144,9 @@ pub struct Accepted {
     pub message: ChatMessage,
     /// Whether it had been stored before (a client retry).
     pub duplicate: bool,
-    /// Its place in the gateway's backlog on this instance, given up when the last copy
-    /// of this is dropped (after the hand-over).
-    pub backlog: Option<std::sync::Arc<super::service::BacklogSlot>>,
+    /// Its place in the gateway's backlog on this instance, given up when this is
+    /// dropped (after the hand-over).
+    pub backlog: Option<super::service::BacklogSlot>,
 }
 
 /// What a user's sockets receive, on any relay instance (channel `h5:user:{id}`).

@@ -274,7 +274,7 @@ impl ChatService {
             session,
             message,
             duplicate,
-            backlog: Some(Arc::new(slot)),
+            backlog: Some(slot),
         })
     }
 
@@ -844,7 +844,7 @@ async fn write_sent(pool: &PgPool, batch: &mut [SentMark]) -> Result<()> {
 
 /// User messages this instance holds for each gateway: being stored, or waiting for the
 /// gateway to take them (see [`ChatConfig::max_backlog_per_gateway`]).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 struct Backlog(Arc<Mutex<HashMap<GatewayId, usize>>>);
 
 impl Backlog {
@@ -865,17 +865,10 @@ impl Backlog {
 }
 
 /// One user message's place in its gateway's backlog; given up when dropped.
+#[derive(Debug)]
 pub struct BacklogSlot {
     backlog: Backlog,
     gateway: GatewayId,
-}
-
-impl std::fmt::Debug for BacklogSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BacklogSlot")
-            .field("gateway", &self.gateway)
-            .finish()
-    }
 }
 
 impl Drop for BacklogSlot {
