@@ -313,6 +313,18 @@ async fn office(api: &TestApi, admin: &Session) -> Office {
     }
 }
 
+/// An in-process relay for `api`, its settings adjusted, ready.
+async fn relay_for(
+    api: &TestApi,
+    adjust: impl FnOnce(&mut mc_domain::config::RelayConfig),
+) -> mc_testkit::Spawned {
+    let mut config = api.relay_config();
+    adjust(&mut config);
+    let relay = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
+    relay.wait_ready().await;
+    relay
+}
+
 /// The office's gateway socket on `relay`, authenticated.
 async fn gateway_socket(relay: &mc_testkit::Spawned, office: &Office) -> WsClient {
     let gateway = &office.gateway;
@@ -361,12 +373,7 @@ async fn a_message_ahead_of_a_gap_waits_for_it_or_reads_it_from_the_log() {
     let api = TestApi::start(run_api).await;
     let admin = api.org_admin("ordering").await;
     let office = office(&api, &admin).await;
-    let relay = spawn_service({
-        let config = api.relay_config();
-        move |l, s| mc_relay::run(config, l, s)
-    })
-    .await;
-    relay.wait_ready().await;
+    let relay = relay_for(&api, |_| {}).await;
     connect_gateway(&relay, &office).await;
     let token = assigned_user(&api, &admin, &office.agent, &office.board, 0).await;
     let mut ws = WsClient::connect(&relay.ws_url("/ws/h5/chat")).await;
@@ -448,13 +455,7 @@ async fn a_stalled_gateway_is_owed_a_bounded_backlog_and_more_is_refused_unstore
     let api = TestApi::start(run_api).await;
     let admin = api.org_admin("backlog").await;
     let office = office(&api, &admin).await;
-    let relay = spawn_service({
-        let mut config = api.relay_config();
-        config.chat.max_backlog_per_gateway = 2;
-        move |l, s| mc_relay::run(config, l, s)
-    })
-    .await;
-    relay.wait_ready().await;
+    let relay = relay_for(&api, |c| c.chat.max_backlog_per_gateway = 2).await;
     // Reads the requests and answers none until the test does.
     let mut gateway = gateway_socket(&relay, &office).await;
     let token = assigned_user(&api, &admin, &office.agent, &office.board, 0).await;
@@ -551,10 +552,7 @@ async fn killing_a_relay_loses_and_duplicates_nothing() {
     let office = office(&api, &admin).await;
 
     // Relay B (survivor) in-process, holding the gateway; relay A a process to kill.
-    let mut config = api.relay_config();
-    config.ws.messages_per_second = 1000;
-    let relay_b = spawn_service(move |l, s| mc_relay::run(config, l, s)).await;
-    relay_b.wait_ready().await;
+    let relay_b = relay_for(&api, |c| c.ws.messages_per_second = 1000).await;
     let port_a = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
