@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import { useI18n } from "../shared/i18n";
 import { chat, logout as logoutOnServer, session } from "./api";
 import { ChatScreen } from "./ChatScreen";
+import { errorToastKey } from "./errorToast";
 import { HomeScreen, type ChatTarget } from "./HomeScreen";
 import { LoginScreen } from "./LoginScreen";
 import { LangToggle, useToast } from "./ui";
@@ -80,9 +81,8 @@ export function App() {
   useEffect(
     () =>
       chat.on("error", (e) => {
-        // Refused messages show in their bubble; a refused re-auth is settled by the close.
-        if (e.code === "RATE_LIMITED" || e.code === "INTERNAL_ERROR" || e.code === "PAYLOAD_TOO_LARGE") {
-          const key = e.reason === "gateway_busy" ? "error.GATEWAY_BUSY" : `error.${e.code}`;
+        const key = errorToastKey(e);
+        if (key) {
           const text = t(key);
           toast.error(text === key ? e.message : text);
         }
