@@ -626,8 +626,8 @@ impl Connection {
                 let mut extra = json!({"agent_id": payload.agent_id});
                 let mut message = err.public_message();
                 if let Error::RateLimited { retry_after_secs } = err {
-                    // The gateway's backlog is full. Nothing was stored: the client sends
-                    // it again after this long.
+                    // From `send`, this is the gateway's full backlog (its documented
+                    // meaning). Nothing was stored: the client sends it again after this.
                     extra["retry_after_ms"] = json!(retry_after_secs * 1000);
                     extra["reason"] = json!("gateway_busy");
                     message = "the agent's gateway is busy; the message was not stored, send it again later".to_owned();

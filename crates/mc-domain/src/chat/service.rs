@@ -207,7 +207,9 @@ impl ChatService {
     }
 
     /// Validates and stores a user message (see the module documentation); a retry with
-    /// the same client id returns the stored message with `duplicate`.
+    /// the same client id returns the stored message with `duplicate`. `RateLimited`
+    /// means one thing here: the gateway's backlog on this instance is full
+    /// (`CHAT_MAX_BACKLOG_PER_GATEWAY`) and nothing was stored.
     pub async fn send(&self, user: &H5Context, mut input: SendChat) -> Result<Accepted> {
         if input.content.trim().is_empty() {
             return Err(Error::invalid_field("content", "must not be empty"));
