@@ -128,14 +128,6 @@ impl CallOutcome {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<CallOutcome>>>>;
 
-/// Hands an answer to the call of this instance waiting for it, if it still waits.
-fn settle(pending: &Pending, id: &str, outcome: CallOutcome) {
-    let waiter = pending.lock().expect("pending lock").remove(id);
-    if let Some(waiter) = waiter {
-        let _ = waiter.send(outcome);
-    }
-}
-
 /// See the module documentation. Cheap to clone.
 #[derive(Clone)]
 pub struct GatewayRouter {
@@ -183,7 +175,10 @@ impl GatewayRouter {
                 match replies.rx.recv().await {
                     Ok(Delivery::Item(envelope)) => {
                         if let Envelope::Res { id, outcome } = envelope.as_ref() {
-                            settle(&pending, id, outcome.clone());
+                            let waiter = pending.lock().expect("pending lock").remove(id);
+                            if let Some(waiter) = waiter {
+                                let _ = waiter.send(outcome.clone());
+                            }
                         }
                     }
                     Ok(Delivery::Resync)
@@ -366,14 +361,8 @@ pub struct SocketPublisher {
 }
 
 impl SocketPublisher {
-    /// Sends the gateway's answer to the instance that asked. A call made in this process
-    /// is answered directly: its reply channel is this instance's own, which no other
-    /// process listens on, so a Redis copy would only come back here to be dropped.
+    /// Sends the gateway's answer to the instance that asked.
     pub async fn respond(&self, reply_to: &str, id: String, outcome: CallOutcome) -> Result<()> {
-        if reply_to == self.router.instance {
-            settle(&self.router.pending, &id, outcome);
-            return Ok(());
-        }
         let channel = self.router.channel(&format!("route:relay:{reply_to}"));
         let envelope = encode(&Envelope::Res { id, outcome })?;
         self.publisher.publish(channel, envelope).await
